@@ -1,0 +1,1 @@
+"""Code execution backends (bubblewrap, gVisor, Docker, local) and the sandbox service."""

@@ -1,0 +1,1 @@
+"""Advantage estimators (GRPO, GiGPO, ArCHer, IGPO), losses and the training loop."""
