@@ -46,13 +46,13 @@ class UnknownEnvironment(AgentGymError, LookupError):
 
     error_type = "unknown_environment"
 
-    def __init__(self, env_id: str, suggestions: list[str]):
+    def __init__(self, env_id: str, suggestions: list[str], message: str | None = None):
         self.env_id = env_id
         self.suggestions = suggestions
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
         super().__init__(
-            f"No environment registered as {env_id!r}.{hint} "
-            "Run `agentgym list` to see every registered id."
+            message
+            or f"No environment registered as {env_id!r}.{hint} Run `agentgym list` to see every registered id."
         )
 
 
@@ -61,3 +61,35 @@ class EnvContractError(AgentGymError, TypeError):
     not a `StepResult`). This is a bug in the environment, not in the caller."""
 
     error_type = "env_contract_error"
+
+
+class RemoteError(AgentGymError):
+    """An environment server answered an operation with an error.
+
+    `status` is the HTTP status, `remote_type` the server's error type (e.g. 'seq_out_of_order').
+    """
+
+    error_type = "remote_error"
+
+    def __init__(self, status: int, remote_type: str, message: str):
+        super().__init__(f"[{status} {remote_type}] {message}")
+        self.status = status
+        self.remote_type = remote_type
+
+
+class ServerBusy(RemoteError):
+    """The server is at its session cap or shutting down (503); retry later or elsewhere."""
+
+    error_type = "server_busy"
+
+
+class SessionFailed(RemoteError):
+    """The remote environment raised or timed out; its session is unusable. Make a new one."""
+
+    error_type = "session_failed"
+
+
+class ConnectionLost(AgentGymError, ConnectionError):
+    """The connection to an environment server dropped and could not be re-established."""
+
+    error_type = "connection_lost"

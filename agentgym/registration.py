@@ -122,21 +122,43 @@ def make(env_id: str, *, max_turns: int | None = _USE_SPEC, **kwargs: Any) -> En
     removes it). The result is wrapped in `TimeLimit` (when there is a limit) and, outermost,
     `EpisodeGuard`, which enforces reset-before-step and no-step-after-end.
 
+    `env_id` may also be a server URL, `ws://host:port/ID` (or http://): the result is then a
+    `RemoteEnv` for a new session of ID on that server (created on the first reset; the
+    server applies its own wrappers, so `max_turns` cannot be changed from here).
+
     Raises:
         UnknownEnvironment: the id is not registered.
         RegistrationError: the entry point cannot be imported (often a missing optional extra).
         EnvContractError: the entry point returned something that is not an `Env`.
     """
+    if _is_url(env_id):
+        if max_turns is not _USE_SPEC:
+            raise ValueError("max_turns is set by the server for remote environments; start the server with the limit you want")
+        return _make_remote(env_id, kwargs)
     env_spec = spec(env_id)
     factory = _resolve(env_spec)
     env = factory(**{**env_spec.kwargs, **kwargs})
     if not isinstance(env, Env):
         raise EnvContractError(f"the entry point of {env_id!r} returned {type(env).__name__}, not an agentgym Env")
     limit = env_spec.max_turns if max_turns is _USE_SPEC else max_turns
-    env.spec = env_spec.model_copy(update={"kwargs": {**env_spec.kwargs, **kwargs}, "max_turns": limit})
+    # Set on the innermost env: a factory may return a Wrapper, whose `spec` is a read-only view of it.
+    env.unwrapped.spec = env_spec.model_copy(update={"kwargs": {**env_spec.kwargs, **kwargs}, "max_turns": limit})
     if limit is not None:
         env = TimeLimit(env, limit)
     return EpisodeGuard(env)
+
+
+def _is_url(env_id: str) -> bool:
+    return env_id.startswith(("ws://", "wss://", "http://", "https://"))
+
+
+def _make_remote(url: str, kwargs: dict[str, Any]) -> Env:
+    from agentgym.client import Connection, RemoteEnv  # the client is only loaded when used
+
+    base, _, env_id = url.partition("://")[2].partition("/")
+    if not env_id:
+        raise ValueError(f"the URL {url!r} names no environment; use ws://host:port/ENV_ID")
+    return RemoteEnv(Connection(url), env_id, kwargs, owns_connection=True)
 
 
 def _resolve(env_spec: EnvSpec) -> Callable[..., Env]:

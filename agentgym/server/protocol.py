@@ -1,0 +1,168 @@
+"""The wire protocol of the environment service, version 1.
+
+HTTP: JSON bodies under /v1 (see `agentgym.server.openapi` for the exact paths). WebSocket
+(`GET /v1/ws`): one connection multiplexes many sessions. Each text frame from the client is one
+`WSRequest` `{"id": <int>, "op": ..., ...}`; each answer is one text frame `WSResponse`
+`{"id", "status", "body", "images"}` whose `status` and `body` are exactly what the HTTP endpoint
+would answer. An observation's images never travel inside JSON on the WebSocket: the answer
+says how many there are (`images`), and they arrive first as binary frames, each
+`IMAGE_HEADER` (request id, image index) followed by the PNG bytes.
+
+Sequence numbers: `reset` and `step` carry `seq`, counting the session's operations from 1.
+A request whose `seq` equals the last applied one (with the same content) is a retry and gets
+the stored answer without acting again; any other `seq` but the next one is refused with 409.
+Without `seq` the server takes the next number (no retry safety).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentgym.types import Observation, StepResult
+
+PROTOCOL_VERSION = "1"
+IMAGE_HEADER = struct.Struct(">QH")
+"""Binary-frame header: the request id (uint64) and the image's index (uint16), big-endian."""
+
+MAX_SEED = 2**63 - 1
+
+
+class ErrorInfo(BaseModel):
+    type: str = Field(description="stable machine-readable error name, e.g. 'seq_out_of_order'")
+    message: str = Field(description="what went wrong and how to fix it")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer (4xx and 5xx)."""
+
+    error: ErrorInfo
+
+
+class ServiceError(Exception):
+    """An operation failed with an HTTP status and a typed error body."""
+
+    def __init__(self, status: int, error_type: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self) -> ErrorBody:
+        return ErrorBody(error=ErrorInfo(type=self.error_type, message=self.message))
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class CreateSessionRequest(_Request):
+    env_id: str = Field(description="a registered id that this server serves", max_length=256)
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the environment")
+
+
+class ResetRequest(_Request):
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    options: dict[str, Any] | None = None
+    seq: int | None = Field(default=None, ge=1, le=MAX_SEED, description="operation number; see the protocol")
+
+
+class StepRequest(_Request):
+    action: str = Field(description="the model's raw text for this turn")
+    seq: int | None = Field(default=None, ge=1, le=MAX_SEED, description="operation number; see the protocol")
+
+
+SessionState = Literal["new", "running", "ended", "failed"]
+
+
+class SessionInfo(BaseModel):
+    session_id: str
+    env_id: str
+    state: SessionState = Field(description="new: never reset; running; ended: episode over; failed: unusable")
+    last_seq: int = Field(description="the number of the last applied reset/step (0: none)")
+    created_at: float = Field(description="Unix time")
+    idle_s: float = Field(description="seconds since the last operation finished")
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionInfo]
+
+
+class ResetResponse(BaseModel):
+    seq: int
+    observation: Observation
+
+
+class StepResponse(BaseModel):
+    seq: int
+    result: StepResult
+
+
+class EnvDescription(BaseModel):
+    id: str
+    entry_point: str
+    kwargs: dict[str, Any]
+    max_turns: int | None
+    description: str
+    capabilities: dict[str, bool]
+
+
+class EnvList(BaseModel):
+    envs: list[EnvDescription]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "shutting_down"]
+    sessions: int
+    max_sessions: int
+    protocol: str = PROTOCOL_VERSION
+
+
+# WebSocket envelopes: the same operations as HTTP, named by `op`, with a request id.
+
+
+class _WSRequest(_Request):
+    id: int = Field(ge=0, lt=2**64)
+
+
+class WSCreate(_WSRequest, CreateSessionRequest):
+    op: Literal["create"]
+
+
+class WSReset(_WSRequest, ResetRequest):
+    op: Literal["reset"]
+    session_id: str
+
+
+class WSStep(_WSRequest, StepRequest):
+    op: Literal["step"]
+    session_id: str
+
+
+class WSSessionOp(_WSRequest):
+    op: Literal["fork", "close", "get"]
+    session_id: str
+
+
+class WSListSessions(_WSRequest):
+    op: Literal["list"]
+
+
+class WSDescribe(_WSRequest):
+    op: Literal["describe"]
+    env_id: str | None = None
+
+
+WSRequest = Annotated[
+    Union[WSCreate, WSReset, WSStep, WSSessionOp, WSListSessions, WSDescribe], Field(discriminator="op")
+]
+
+
+class WSResponse(BaseModel):
+    id: int | None = Field(description="the request's id; null when the frame could not be parsed")
+    status: int = Field(description="the HTTP status the same request would get")
+    body: dict[str, Any]
+    images: int = Field(default=0, description="binary image frames sent before this answer")

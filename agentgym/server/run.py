@@ -1,0 +1,59 @@
+"""Running the environment service: bind, log where, serve until SIGTERM/SIGINT, shut down gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+from aiohttp import web
+
+from agentgym.server.app import create_app
+from agentgym.server.logs import configure_logging
+from agentgym.server.sessions import ServerLimits
+
+logger = logging.getLogger("agentgym.server")
+
+
+async def serve_until_stopped(
+    env_ids: list[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    limits: ServerLimits | None = None,
+    shutdown_timeout_s: float = 30.0,
+    access_log: bool = False,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve `env_ids` until SIGTERM or SIGINT, then shut down gracefully: stop accepting,
+    finish the operations in flight and send their answers, close the WebSockets, close
+    every environment. `on_ready` receives the base URL once the socket is bound (port 0 picks
+    a free port)."""
+    app = create_app(env_ids, limits, shutdown_timeout_s=shutdown_timeout_s)
+    runner = web.AppRunner(app, access_log=logger if access_log else None, shutdown_timeout=shutdown_timeout_s)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, shutdown_timeout=shutdown_timeout_s)
+    await site.start()
+    bound_host, bound_port = runner.addresses[0][:2]
+    url = f"http://{bound_host}:{bound_port}"
+    logger.info("serving", extra={"url": url, "envs": sorted(env_ids), "limits": vars(limits or ServerLimits())})
+    if on_ready is not None:
+        on_ready(url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+        logger.info("signal received; shutting down gracefully")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await runner.cleanup()
+
+
+def serve(env_ids: list[str], *, log_format: str = "json", **options: object) -> None:
+    """Blocking entry point of `agentgym serve`; see `serve_until_stopped` for the options."""
+    configure_logging(log_format)
+    asyncio.run(serve_until_stopped(env_ids, **options))  # type: ignore[arg-type]
