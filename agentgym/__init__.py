@@ -6,6 +6,7 @@ The public API: the `Env` contract and its value types, the registry (`register`
 
 from importlib.metadata import PackageNotFoundError, version as _distribution_version
 
+from agentgym.blocking import BlockingEnv
 from agentgym.env import Env, SyncEnv
 from agentgym.errors import (
     AgentGymError,
@@ -28,6 +29,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "AgentGymError",
+    "BlockingEnv",
     "Capabilities",
     "Env",
     "EnvContractError",

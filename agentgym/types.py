@@ -6,6 +6,7 @@ Bytes (PNG images) serialise to base64 in JSON; services send them as binary fra
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Annotated, Any, Callable, Literal
 
@@ -70,6 +71,12 @@ class Observation(BaseModel):
                     "PNG bytes, e.g. PIL's image.save(buffer, format='PNG')"
                 )
         return images
+
+    @field_serializer("images", when_used="json")
+    def _images_as_standard_base64(self, images: tuple[bytes, ...]) -> list[str]:
+        # pydantic's own base64 is the URL-safe alphabet, which standard decoders (Python's
+        # base64.b64decode, JavaScript's atob, data: URLs) reject or silently corrupt.
+        return [base64.b64encode(image).decode("ascii") for image in images]
 
     @field_validator("anchor", mode="before")
     @classmethod

@@ -1,0 +1,553 @@
+"""The `agentgym` command line: list, inspect and play registered environments.
+
+Each subcommand is two small functions: `_add_<name>_parser(subparsers)` declares its arguments
+and sets `handler`, and `cmd_<name>(args, ui) -> int` does the work and returns the exit status.
+To add a command, write both and append the `_add_...` function to `COMMANDS`.
+
+Exit statuses: 0 success, 1 failure while running, 2 bad usage (unknown id, bad arguments or
+keyword arguments, no command), 130 interrupted with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+import agentgym
+from agentgym.demo import run_demo
+from agentgym.env import Env
+from agentgym.server.run import serve
+from agentgym.server.sessions import ServerLimits
+from agentgym.errors import AgentGymError, UnknownEnvironment
+from agentgym.types import EnvSpec, Observation, StepResult
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+QUIT_COMMAND = ":quit"
+PROMPT = "action> "
+
+
+@dataclass
+class UI:
+    """Where a command writes: `out` for results, `err` for errors and diagnostics."""
+
+    out: Console
+    err: Console
+
+    def error(self, message: str) -> None:
+        """Print `error: message` to stderr, without markup parsing or hard wrapping."""
+        self.err.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+
+
+Handler = Callable[[argparse.Namespace, UI], int]
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the line breaks of descriptions and epilogs (the examples)."""
+
+
+# --- formatting helpers ---------------------------------------------------------------------
+
+
+def _capability_tags(spec: EnvSpec) -> list[str]:
+    caps = spec.capabilities
+    return [name for name, offered in (("fork", caps.fork), ("images", caps.images), ("tools", caps.tools)) if offered]
+
+
+def _spec_json(spec: EnvSpec) -> dict[str, Any]:
+    """The spec as JSON data; kwargs that JSON cannot hold are written as their repr."""
+    try:
+        return spec.model_dump(mode="json")
+    except Exception:  # pydantic cannot serialise some default kwarg: fall back to repr
+        return json.loads(json.dumps(spec.model_dump(), default=repr))
+
+
+def _print_json(data: Any) -> None:
+    # Plain print, not rich: machine-readable output must not be wrapped or highlighted.
+    print(json.dumps(data, indent=2))
+
+
+def _number(value: float) -> str:
+    """A reward or return for people: 1.0, -0.1, 0.7 (rounding away float noise)."""
+    return repr(round(float(value), 6) + 0.0)  # + 0.0 turns -0.0 into 0.0
+
+
+def _yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def parse_kwarg(text: str) -> tuple[str, Any]:
+    """Parse a `KEY=VALUE` option: VALUE is JSON when it parses (numbers, booleans, null,
+    lists, objects), else the literal string. Raises `argparse.ArgumentTypeError` otherwise."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a Python identifier, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+# --- list -----------------------------------------------------------------------------------
+
+
+def _add_list_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "list",
+        help="list the registered environments",
+        description="List every registered environment: id, time limit, capabilities, description.",
+        epilog="examples:\n  agentgym list\n  agentgym list --json | jq '.[].id'",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--json", action="store_true", help="print the specs as a JSON list instead of a table")
+    parser.set_defaults(handler=cmd_list)
+
+
+def cmd_list(args: argparse.Namespace, ui: UI) -> int:
+    specs = agentgym.list_envs()
+    if args.json:
+        _print_json([_spec_json(spec) for spec in specs])
+        return EXIT_OK
+    if not specs:
+        ui.out.print("No environments are registered.")
+        return EXIT_OK
+    table = Table(title="Registered environments", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("id", style="bold cyan", no_wrap=True)
+    table.add_column("max turns", justify="right", no_wrap=True)
+    table.add_column("capabilities", style="green", no_wrap=True)
+    table.add_column("description")
+    for spec in specs:
+        table.add_row(
+            Text(spec.id),
+            "-" if spec.max_turns is None else str(spec.max_turns),
+            " ".join(_capability_tags(spec)) or "-",
+            Text(spec.description),
+        )
+    ui.out.print(table)
+    return EXIT_OK
+
+
+# --- info -----------------------------------------------------------------------------------
+
+
+def _add_info_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "info",
+        help="show everything registered for one environment",
+        description="Show one environment's spec: id, entry point, default keyword arguments,\n"
+        "time limit (max turns), capabilities and description.",
+        epilog="examples:\n  agentgym info guess-number-v0\n  agentgym info guess-number-v0 --json",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("env_id", metavar="ID", help="environment id, e.g. guess-number-v0")
+    parser.add_argument("--json", action="store_true", help="print the spec as JSON")
+    parser.set_defaults(handler=cmd_info)
+
+
+def cmd_info(args: argparse.Namespace, ui: UI) -> int:
+    try:
+        spec = agentgym.spec(args.env_id)
+    except UnknownEnvironment as error:
+        ui.error(str(error))
+        return EXIT_USAGE
+    data = _spec_json(spec)
+    if args.json:
+        _print_json(data)
+        return EXIT_OK
+    caps = spec.capabilities
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    grid.add_row("id", Text(spec.id))
+    grid.add_row("entry point", Text(data["entry_point"]))
+    grid.add_row("default kwargs", Text(json.dumps(data["kwargs"]) if data["kwargs"] else "(none)"))
+    grid.add_row("max turns", "no limit" if spec.max_turns is None else str(spec.max_turns))
+    grid.add_row(
+        "capabilities",
+        f"fork: {_yes_no(caps.fork)}, images: {_yes_no(caps.images)}, tools: {_yes_no(caps.tools)}",
+    )
+    grid.add_row("description", Text(spec.description or "(none)"))
+    grid.add_row("play it", Text(f"agentgym play {spec.id}"))
+    ui.out.print(Panel(grid, title=Text(spec.id), title_align="left", expand=False))
+    return EXIT_OK
+
+
+# --- play -----------------------------------------------------------------------------------
+
+
+def _add_play_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "play",
+        help="play one episode yourself in the terminal",
+        description="Play one episode of an environment in the terminal: you type each turn's\n"
+        "action (the raw text a model would send) and see the observation, the reward and\n"
+        "whether the episode terminated or was truncated.\n"
+        f"Type {QUIT_COMMAND} or press Ctrl-D to end the episode early; Ctrl-C exits (status 130).",
+        epilog="examples:\n"
+        "  agentgym play guess-number-v0\n"
+        "  agentgym play guess-number-v0 --seed 3\n"
+        "  agentgym play guess-number-v0 --kwarg low=1 --kwarg high=10 --max-turns 4",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("env_id", metavar="ID", help="environment id, e.g. guess-number-v0")
+    parser.add_argument("--seed", type=int, default=None, help="seed for reset (default: random)")
+    parser.add_argument(
+        "--kwarg",
+        dest="kwargs",
+        metavar="KEY=VALUE",
+        type=parse_kwarg,
+        action="append",
+        default=[],
+        help="keyword argument for the environment, overriding the spec's default; VALUE is read "
+        "as JSON when it parses (1, 0.5, true, null, [1,2]), else as a string; repeatable",
+    )
+    parser.add_argument(
+        "--max-turns",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="end the episode (truncated) after N turns instead of the spec's limit",
+    )
+    parser.set_defaults(handler=cmd_play)
+
+
+@dataclass
+class EpisodeSummary:
+    turns: int = 0
+    total_reward: float = 0.0
+    terminated: bool = False
+    truncated: bool = False
+    quit_early: bool = False
+
+
+def cmd_play(args: argparse.Namespace, ui: UI) -> int:
+    kwargs = dict(args.kwargs)
+    make_kwargs: dict[str, Any] = dict(kwargs)
+    if args.max_turns is not None:
+        make_kwargs["max_turns"] = args.max_turns
+    try:
+        env = agentgym.make(args.env_id, **make_kwargs)
+    except UnknownEnvironment as error:
+        ui.error(str(error))
+        return EXIT_USAGE
+    except (AgentGymError, TypeError, ValueError) as error:
+        shown = f" with {json.dumps(kwargs)}" if kwargs else ""
+        ui.error(f"cannot make {args.env_id!r}{shown}: {error}")
+        return EXIT_USAGE
+    try:
+        with _keyboard_interrupt_on_sigint():
+            asyncio.run(play_episode(env, ui.out, seed=args.seed))
+    except AgentGymError as error:  # the environment broke its contract mid-episode
+        ui.error(f"{type(error).__name__}: {error}")
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+async def play_episode(
+    env: Env,
+    console: Console,
+    *,
+    seed: int | None = None,
+    read_action: Callable[[str], str] = input,
+) -> EpisodeSummary:
+    """Play one episode of `env` with a person at `console`, reading actions with `read_action`
+    (blocking, which is fine: this episode is the only thing on the event loop). Closes `env`."""
+    summary = EpisodeSummary()
+    async with env:
+        observation = await env.reset(seed=seed)
+        env_id = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+        limit = env.spec.max_turns if env.spec is not None else None
+        seed_note = f", seed {seed}" if seed is not None else ""
+        limit_note = f", at most {limit} turns" if limit is not None else ""
+        console.print(
+            Text(f"Playing {env_id}{seed_note}{limit_note}. Type {QUIT_COMMAND} or press Ctrl-D to stop.", style="dim")
+        )
+        console.print(_observation_panel(observation, "start"))
+        while True:
+            try:
+                action = read_action(PROMPT)
+            except EOFError:
+                action = QUIT_COMMAND
+                console.print()
+            if action.strip() == QUIT_COMMAND:
+                summary.quit_early = True
+                console.print(Text(f"You ended the episode early after {summary.turns} turns.", style="yellow"))
+                break
+            result = await env.step(action)
+            summary.turns += 1
+            summary.total_reward += result.reward
+            summary.terminated, summary.truncated = result.terminated, result.truncated
+            console.print(_observation_panel(result.observation, f"turn {summary.turns}"))
+            console.print(_step_line(result, summary))
+            if result.done:
+                break
+    console.print(_summary_panel(summary))
+    return summary
+
+
+def _observation_panel(observation: Observation, title: str) -> Panel:
+    parts: list[Any] = [Text(observation.text)]
+    if observation.images:
+        count = len(observation.images)
+        parts.append(Text(f"[{count} image{'s' if count != 1 else ''} attached, not shown in the terminal]", style="italic"))
+    if observation.tools:
+        parts.append(Text("tools available:", style="bold"))
+        for tool in observation.tools:
+            description = f": {tool.function.description}" if tool.function.description else ""
+            parts.append(Text(f"  - {tool.function.name}{description}"))
+    return Panel(Group(*parts), title=title, title_align="left", border_style="blue")
+
+
+def _step_line(result: StepResult, summary: EpisodeSummary) -> Text:
+    reward = _number(result.reward)
+    line = Text()
+    line.append(f"reward {'+' if result.reward > 0 else ''}{reward}", style="bold")
+    line.append(f" | return {_number(summary.total_reward)} | ")
+    line.append(f"invalid action: {_yes_no(result.invalid_action)}", style="bold red" if result.invalid_action else "")
+    line.append(f" | terminated: {_yes_no(result.terminated)} | truncated: {_yes_no(result.truncated)}")
+    return line
+
+
+def _summary_panel(summary: EpisodeSummary) -> Panel:
+    if summary.terminated:
+        how, style = "terminated: the task reached its end", "green"
+    elif summary.truncated:
+        how, style = "truncated: the time limit cut the episode", "yellow"
+    else:
+        how, style = "ended early by you", "yellow"
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    grid.add_row("turns", str(summary.turns))
+    grid.add_row("return", _number(summary.total_reward))
+    grid.add_row("terminated", _yes_no(summary.terminated))
+    grid.add_row("truncated", _yes_no(summary.truncated))
+    grid.add_row("outcome", Text(how, style=style))
+    return Panel(grid, title="episode summary", title_align="left", border_style=style, expand=False)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _keyboard_interrupt_on_sigint() -> Iterator[None]:
+    """Make Ctrl-C raise KeyboardInterrupt right where it lands, also inside `asyncio.run`.
+
+    asyncio.run replaces Python's default SIGINT handler with one that only cancels the main
+    task at its next await; a coroutine blocked in `input()` would then ignore Ctrl-C until
+    the person pressed Enter. asyncio.run keeps any handler that is not the default, so this
+    installs an equivalent of the default for the duration.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        yield
+        return
+    signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# --- serve ----------------------------------------------------------------------------------
+
+
+def _add_serve_parser(subparsers: argparse._SubParsersAction) -> None:
+    defaults = ServerLimits()
+    parser = subparsers.add_parser(
+        "serve",
+        help="run environments as a standalone HTTP/WebSocket service",
+        description="Serve sessions of the listed environments over HTTP (JSON, /v1/...) and a "
+        "multiplexed WebSocket (/v1/ws) until SIGTERM or Ctrl-C, then shut down gracefully. "
+        "Prints the URL on stdout once listening; logs go to stderr. See docs/serving.md.",
+        epilog="examples:\n  agentgym serve guess-number-v0 --port 8000\n  agentgym serve --all --max-sessions 1024\n"
+        "  agentgym serve mypkg/my-env-v0 --import mypkg.envs\n  curl localhost:8000/v1/envs",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("ids", nargs="*", metavar="ID", help="environment ids to serve")
+    parser.add_argument("--all", action="store_true", help="serve every registered environment")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s; 0.0.0.0 for all)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind, 0 for a free one (default: %(default)s)")
+    parser.add_argument("--max-sessions", type=_positive_int, default=defaults.max_sessions, help="open sessions at most; 503 beyond (default: %(default)s)")
+    parser.add_argument("--session-ttl", type=float, default=defaults.session_ttl_s, metavar="S", help="close sessions idle this many seconds (default: %(default)s)")
+    parser.add_argument("--step-timeout", type=float, default=defaults.step_timeout_s, metavar="S", help="fail a session whose reset/step takes longer (default: %(default)s)")
+    parser.add_argument("--max-action-bytes", type=_positive_int, default=defaults.max_action_bytes, metavar="B", help="largest action accepted; 413 beyond (default: %(default)s)")
+    parser.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="S", help="how long a graceful shutdown waits for operations in flight (default: %(default)s)")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE", help="import MODULE first (it registers environments); repeatable")
+    parser.add_argument("--log-format", choices=["json", "text"], default="json", help="stderr log format (default: %(default)s)")
+    parser.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    parser.set_defaults(handler=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace, ui: UI) -> int:
+    for module in args.imports:
+        importlib.import_module(module)
+    env_ids = [spec.id for spec in agentgym.list_envs()] if args.all else args.ids
+    if not env_ids:
+        ui.error("name at least one environment id to serve, or --all")
+        return EXIT_USAGE
+    try:
+        for env_id in env_ids:
+            agentgym.spec(env_id)
+        limits = ServerLimits(
+            max_sessions=args.max_sessions,
+            session_ttl_s=args.session_ttl,
+            step_timeout_s=args.step_timeout,
+            max_action_bytes=args.max_action_bytes,
+        )
+    except (UnknownEnvironment, ValueError) as error:
+        ui.error(str(error))
+        return EXIT_USAGE
+
+    def announce(url: str) -> None:
+        print(f"agentgym serve: {', '.join(env_ids)} on {url} (WebSocket {url.replace('http', 'ws', 1)}/v1/ws)", flush=True)
+
+    serve(
+        env_ids,
+        log_format=args.log_format,
+        host=args.host,
+        port=args.port,
+        limits=limits,
+        shutdown_timeout_s=args.shutdown_timeout,
+        access_log=args.access_log,
+        on_ready=announce,
+    )
+    return EXIT_OK
+
+
+# --- demo -----------------------------------------------------------------------------------
+
+
+def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="the main job on embedded defaults: scripted agents against a served environment",
+        description="Start `agentgym serve guess-number-v0` in a separate process, play episodes "
+        "concurrently over the WebSocket with a scripted agent (one of them forked mid-way), "
+        "print the results and stop the server gracefully. Exits 1 if anything misbehaves.",
+        epilog="examples:\n  agentgym demo\n  agentgym demo --episodes 32",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--episodes", type=_positive_int, default=8, help="episodes to play (default: %(default)s)")
+    parser.set_defaults(handler=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace, ui: UI) -> int:
+    return asyncio.run(run_demo(args.episodes, ui.out))
+
+
+# --- version --------------------------------------------------------------------------------
+
+
+def _add_version_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "version",
+        help="print the installed agentgym version",
+        description="Print the installed agentgym version (the same as `agentgym --version`).",
+        epilog="examples:\n  agentgym version\n  agentgym --version",
+        formatter_class=_HelpFormatter,
+    )
+    parser.set_defaults(handler=cmd_version)
+
+
+def cmd_version(args: argparse.Namespace, ui: UI) -> int:
+    print(_version_string())
+    return EXIT_OK
+
+
+def _version_string() -> str:
+    return f"agentgym {agentgym.__version__}"
+
+
+# --- the parser and main --------------------------------------------------------------------
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_list_parser,
+    _add_info_parser,
+    _add_play_parser,
+    _add_serve_parser,
+    _add_demo_parser,
+    _add_version_parser,
+]
+"""The subcommands, in the order `agentgym --help` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentgym",
+        description="agentgym: multi-turn RL environments for LLM agents.",
+        epilog="examples:\n"
+        "  agentgym list\n"
+        "  agentgym info guess-number-v0\n"
+        "  agentgym play guess-number-v0 --seed 3\n"
+        "  agentgym serve guess-number-v0 --port 8000\n"
+        "  agentgym demo\n\n"
+        "Run `agentgym COMMAND --help` for a command's options.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=_version_string())
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for add_parser in COMMANDS:
+        add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI on `argv` (default: `sys.argv[1:]`) and return the exit status.
+
+    With no command it prints the help to stderr and returns 2, like any other usage error.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version and usage errors; keep main() returning
+        return exit_.code if isinstance(exit_.code, int) else (EXIT_OK if exit_.code is None else EXIT_USAGE)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    ui = UI(out=Console(), err=Console(stderr=True))
+    handler: Handler = args.handler
+    try:
+        return handler(args, ui)
+    except KeyboardInterrupt:
+        ui.err.print()
+        ui.err.print(Text("Interrupted.", style="yellow"))
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
