@@ -29,7 +29,6 @@ from rich.table import Table
 from rich.text import Text
 
 import agentgym
-from agentgym.demo import run_demo
 from agentgym.env import Env
 from agentgym.server.run import serve
 from agentgym.server.sessions import ServerLimits
@@ -467,6 +466,8 @@ def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, ui: UI) -> int:
+    from agentgym.demo import run_demo  # the application layer: it uses a shipped environment
+
     return asyncio.run(run_demo(args.episodes, ui.out))
 
 

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -24,58 +23,32 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from agentgym.agents import EpisodeReport, play_from
 from agentgym.client import EnvPool
-from agentgym.env import Env
+from agentgym.environments.guess_number import GuessNumberSolver
 
 ENV_ID = "guess-number-v0"
-_HINT = re.compile(r"(-?\d+) is too (low|high)")
-_RANGE = re.compile(r"between (-?\d+) and (-?\d+)")
 
 
-@dataclass
-class EpisodeOutcome:
-    seed: int
-    turns: int
-    total_reward: float
-    terminated: bool
-    truncated: bool
-    branch: str = "main"
-
-
-async def play_interval_search(env: Env, outcome: EpisodeOutcome, low: int, high: int, split: float = 0.5) -> EpisodeOutcome:
-    """Play until the episode ends, guessing at `split` of the open interval and narrowing it with each hint."""
-    while True:
-        guess = low + int((high - low) * split)
-        result = await env.step(f"My guess is <answer>{guess}</answer>")
-        outcome.turns += 1
-        outcome.total_reward += result.reward
-        hint = _HINT.search(result.observation.text)
-        if hint and hint.group(2) == "low":
-            low = guess + 1
-        elif hint:
-            high = guess - 1
-        if result.done:
-            outcome.terminated, outcome.truncated = result.terminated, result.truncated
-            return outcome
-
-
-async def play_task(pool: EnvPool, seed: int, fork: bool) -> list[EpisodeOutcome]:
-    """One episode from `seed` by binary search; with `fork`, the episode is also copied right
-    after reset and the copy plays on with a different split, independently, on the server."""
+async def play_task(pool: EnvPool, seed: int, fork: bool) -> list[tuple[str, EpisodeReport]]:
+    """One episode from `seed` with the binary-search expert; with `fork`, the episode is also
+    copied right after reset and the copy plays on with a different split, independently."""
     env = await pool.make(ENV_ID)
     try:
         first = await env.reset(seed=seed)
-        low, high = map(int, _RANGE.search(first.text).groups())  # type: ignore[union-attr]
+        expert = GuessNumberSolver()
+        expert.reset(first, env.system_prompt)
         if not fork:
-            return [await play_interval_search(env, EpisodeOutcome(seed, 0, 0.0, False, False), low, high)]
+            return [("main", await play_from(env, expert, first, EpisodeReport(seed)))]
         branch = await env.fork()
         try:
-            return list(
-                await asyncio.gather(
-                    play_interval_search(env, EpisodeOutcome(seed, 0, 0.0, False, False), low, high),
-                    play_interval_search(branch, EpisodeOutcome(seed, 0, 0.0, False, False, "fork"), low, high, 0.7),
-                )
+            other = GuessNumberSolver(split=0.7)
+            other.reset(first, env.system_prompt)
+            main, forked = await asyncio.gather(
+                play_from(env, expert, first, EpisodeReport(seed)),
+                play_from(branch, other, first, EpisodeReport(seed)),
             )
+            return [("main", main), ("fork", forked)]
         finally:
             await branch.close()
     finally:
@@ -109,7 +82,7 @@ async def run_demo(episodes: int, console: Console) -> int:
         async with EnvPool([url]) as pool:
             with Progress(console=console, transient=True) as progress:
                 task = progress.add_task("playing episodes", total=episodes)
-                results: list[EpisodeOutcome] = []
+                results: list[tuple[str, EpisodeReport]] = []
 
                 async def one(seed: int) -> None:
                     results.extend(await play_task(pool, seed, fork=seed == 0))
@@ -126,14 +99,14 @@ async def run_demo(episodes: int, console: Console) -> int:
     table = Table(title=f"{len(results)} episodes of {ENV_ID}, played over the wire")
     for column in ("seed", "branch", "turns", "return", "terminated", "truncated"):
         table.add_column(column, justify="right" if column in ("seed", "turns", "return") else "left")
-    for outcome in sorted(results, key=lambda o: (o.seed, o.branch)):
+    for branch, report in sorted(results, key=lambda item: (item[1].seed, item[0])):
         table.add_row(
-            str(outcome.seed), outcome.branch, str(outcome.turns), f"{outcome.total_reward:.1f}",
-            str(outcome.terminated), str(outcome.truncated),
+            str(report.seed), branch, str(report.turns), f"{report.total_reward:.1f}",
+            str(report.terminated), str(report.truncated),
         )
     console.print(table)
-    client_steps = sum(o.turns for o in results)
-    solved = sum(o.terminated for o in results)
+    client_steps = sum(report.turns for _, report in results)
+    solved = sum(report.success for _, report in results)
     console.print(
         f"solved {solved}/{len(results)}; steps sent {client_steps}, steps the server counted {served_steps:.0f}; "
         f"server exit code after SIGTERM: {exit_code}"

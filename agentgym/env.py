@@ -61,6 +61,11 @@ class Env(ABC):
     spec: EnvSpec | None = None
     """The spec this environment was made from; set by `agentgym.make`, None otherwise."""
 
+    system_prompt: str = ""
+    """Instructions for the policy: the task's rules and the exact action format. Rollouts put
+    it in the system message. Set it on the class, or in `__init__` when it depends on the
+    constructor's arguments; it does not change during an episode."""
+
     _np_random: np.random.Generator | None = None
 
     @property

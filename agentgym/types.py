@@ -100,7 +100,8 @@ class StepResult(BaseModel):
         truncated: the episode was cut short for a reason outside the task's dynamics, a time
             limit above all; the state has a value beyond the cut, so bootstrapping is valid.
         info: diagnostics. `info["invalid_action"]` is True when the action could not be parsed
-            or applied; it is False or absent otherwise.
+            or applied; it is False or absent otherwise. Tasks with a success criterion set
+            `info["success"]` on the step that ends the episode (True: solved).
     """
 
     model_config = ConfigDict(extra="forbid")

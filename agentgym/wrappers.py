@@ -36,6 +36,10 @@ class Wrapper(Env):
         return self.env.np_random
 
     @property
+    def system_prompt(self) -> str:  # type: ignore[override]
+        return self.env.system_prompt
+
+    @property
     def unwrapped(self) -> Env:
         return self.env.unwrapped
 

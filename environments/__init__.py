@@ -1,18 +1,18 @@
-"""agentgym's own environments, one subpackage or module per family.
+"""agentgym's own environments, one module or subpackage per family.
 
 `register_environments` is the entry point (group `agentgym.environments`) that registers them
-all; entry points are strings, so an environment's module is imported only when it is made.
+all. Each family module's `register()` calls `agentgym.register` with string entry points and
+imports nothing heavy, so an environment's dependencies (chess, TextWorld, a browser) are
+imported only when one of its environments is made.
 """
 
-from agentgym.registration import register
+import importlib
+
+FAMILIES = ("guess_number",)
+"""Modules of this package that have a `register()` function."""
 
 
 def register_environments() -> None:
     """Register every environment shipped with agentgym."""
-    register(
-        "guess-number-v0",
-        "agentgym.environments.guess_number:GuessNumberEnv",
-        max_turns=10,
-        description="Guess a secret integer from higher/lower hints (the reference environment)",
-        capabilities={"fork": True},
-    )
+    for family in FAMILIES:
+        importlib.import_module(f"{__name__}.{family}").register()

@@ -15,9 +15,12 @@ from typing import Any
 
 from agentgym.actions import answer_text
 from agentgym.env import Env
+from agentgym.registration import register as register_env
 from agentgym.types import Observation, StepResult
 
 _INTEGER = re.compile(r"-?\d+")
+_RANGE = re.compile(r"between (-?\d+) and (-?\d+)")
+_HINT = re.compile(r"(-?\d+) is too (low|high)")
 
 
 class GuessNumberEnv(Env):
@@ -31,6 +34,11 @@ class GuessNumberEnv(Env):
             raise ValueError(f"low must be below high, got low={low}, high={high}")
         self.low, self.high = low, high
         self.invalid_penalty = invalid_penalty
+        self.system_prompt = (
+            f"I am thinking of a secret integer between {low} and {high}. Each turn, guess it by "
+            "answering with one integer, e.g. <answer>42</answer>; I tell you whether the secret "
+            "is higher or lower. You win when you name it; use as few guesses as you can."
+        )
 
     async def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Observation:
         await super().reset(seed=seed)
@@ -60,7 +68,7 @@ class GuessNumberEnv(Env):
                 observation=self._observation(f"{guess} is right!"),
                 reward=1.0,
                 terminated=True,
-                info={"invalid_action": False},
+                info={"invalid_action": False, "success": True},
             )
         if guess < self.secret:
             self.open_low = max(self.open_low, guess + 1)
@@ -75,3 +83,35 @@ class GuessNumberEnv(Env):
 
     def _observation(self, text: str) -> Observation:
         return Observation(text=text, anchor=f"open:{self.open_low}-{self.open_high}")
+
+
+class GuessNumberSolver:
+    """The expert: guesses at `split` of the interval the hints leave open (0.5: binary
+    search, at most ceil(log2(high - low + 1)) guesses). Reads only the observation text."""
+
+    def __init__(self, split: float = 0.5):
+        if not 0.0 <= split <= 1.0:
+            raise ValueError(f"split must be in [0, 1], got {split}")
+        self.split = split
+
+    def reset(self, observation: Observation, system_prompt: str) -> None:
+        low, high = _RANGE.search(observation.text).groups()  # type: ignore[union-attr]
+        self.low, self.high = int(low), int(high)
+
+    def act(self, observation: Observation) -> str:
+        hint = _HINT.search(observation.text)
+        if hint and hint.group(2) == "low":
+            self.low = int(hint.group(1)) + 1
+        elif hint:
+            self.high = int(hint.group(1)) - 1
+        return f"<answer>{self.low + int((self.high - self.low) * self.split)}</answer>"
+
+
+def register() -> None:
+    register_env(
+        "guess-number-v0",
+        "agentgym.environments.guess_number:GuessNumberEnv",
+        max_turns=10,
+        description="Guess a secret integer from higher/lower hints (the reference environment)",
+        capabilities={"fork": True},
+    )

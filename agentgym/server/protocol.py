@@ -19,7 +19,7 @@ from __future__ import annotations
 import struct
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from agentgym.types import Observation, StepResult
 
@@ -28,6 +28,18 @@ IMAGE_HEADER = struct.Struct(">QH")
 """Binary-frame header: the request id (uint64) and the image's index (uint16), big-endian."""
 
 MAX_SEED = 2**63 - 1
+
+
+def _integral_number(value: Any) -> Any:
+    """JSON has one number type: `2.0` is the integer 2 (as JSON Schema's "integer" says), so it
+    is accepted where an integer is expected; `2.5`, `"2"` and `true` are still refused."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+WireInt = Annotated[int, BeforeValidator(_integral_number)]
+"""An integer in a request body: strict, except that an integral JSON number like 2.0 is 2."""
 
 
 class ErrorInfo(BaseModel):
@@ -65,14 +77,14 @@ class CreateSessionRequest(_Request):
 
 
 class ResetRequest(_Request):
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    seed: WireInt | None = Field(default=None, ge=0, le=MAX_SEED)
     options: dict[str, Any] | None = None
-    seq: int | None = Field(default=None, ge=1, le=MAX_SEED, description="operation number; see the protocol")
+    seq: WireInt | None = Field(default=None, ge=1, le=MAX_SEED, description="operation number; see the protocol")
 
 
 class StepRequest(_Request):
     action: str = Field(description="the model's raw text for this turn")
-    seq: int | None = Field(default=None, ge=1, le=MAX_SEED, description="operation number; see the protocol")
+    seq: WireInt | None = Field(default=None, ge=1, le=MAX_SEED, description="operation number; see the protocol")
 
 
 SessionState = Literal["new", "running", "ended", "failed"]
