@@ -291,6 +291,8 @@ async def play_episode(
         console.print(
             Text(f"Playing {env_id}{seed_note}{limit_note}. Type {QUIT_COMMAND} or press Ctrl-D to stop.", style="dim")
         )
+        if env.system_prompt:
+            console.print(Panel(Text(env.system_prompt), title="rules", title_align="left", border_style="dim"))
         console.print(_observation_panel(observation, "start"))
         while True:
             try:

@@ -143,7 +143,8 @@ def from_gymnasium(
         env_or_id: a `gymnasium.Env`, or an id for `gymnasium.make` (made with render_mode="ansi").
         action_names: the text name of each discrete action; known for FrozenLake, Taxi and
             CliffWalking, otherwise required (or the actions are named by their indices).
-        invalid_action_penalty: subtracted from the reward of an unparseable action.
+        invalid_action_penalty: subtracted from the reward of an unparseable action. Make it at
+            least the cost of a wasted move (Taxi, CliffWalking: 1), or nonsense beats playing.
         render_text: builds the observation text from the Gymnasium env (default: its ANSI
             rendering with highlighted cells in [brackets]).
         **make_kwargs: passed to `gymnasium.make` when `env_or_id` is an id.
@@ -154,7 +155,7 @@ def from_gymnasium(
     else:
         gym_env = env_or_id
     if action_names is None:
-        name = gym_env.spec.name if gym_env.spec is not None else type(gym_env.unwrapped).__name__
+        name = gym_env.spec.name if gym_env.spec is not None else type(gym_env.unwrapped).__name__.removesuffix("Env")
         action_names = KNOWN_ACTION_NAMES.get(name) or [str(i) for i in range(gym_env.action_space.n)]
     return GymnasiumEnv(
         gym_env, action_names, invalid_action_penalty=invalid_action_penalty, render_text=render_text

@@ -21,7 +21,7 @@ from agentgym import (
     SyncEnv,
     TimeLimit,
 )
-from conftest import CountingEnv, play
+from support import CountingEnv, play
 
 GUESSES = ["50", "25", "75", "10", "90", "60", "40"]
 

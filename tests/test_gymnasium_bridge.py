@@ -14,7 +14,7 @@ from gymnasium.utils.env_checker import check_env, env_render_passive_checker
 import agentgym
 from agentgym import Observation
 from agentgym.gymnasium_bridge import GymnasiumAdapter, GymnasiumEnv
-from conftest import play
+from support import play
 
 
 def latest_gym_id(name: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_command, run_python
+from support import run_command, run_python
 
 ECHO_MODULE = '''
 import agentgym

@@ -16,7 +16,7 @@ from agentgym import (
     UnknownEnvironment,
 )
 from agentgym.environments.guess_number import GuessNumberEnv
-from conftest import CountingEnv, play
+from support import CountingEnv, play
 
 GUESS_ENTRY_POINT = "agentgym.environments.guess_number:GuessNumberEnv"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, run_command, run_python
+from support import REPO_ROOT, run_command, run_python
 
 pytestmark = pytest.mark.slow
 
