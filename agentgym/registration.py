@@ -172,7 +172,8 @@ def _resolve(env_spec: EnvSpec) -> Callable[..., Env]:
     except ImportError as error:
         raise RegistrationError(
             f"cannot import {env_spec.entry_point!r} for {env_spec.id!r}: {error}. If a package is "
-            "missing, install the agentgym extra that provides it, e.g. pip install 'agentgym[web]'"
+            "missing, install the agentgym extra this environment needs: pip install 'agentgym[EXTRA]' "
+            "(docs/environments.md names each environment's extra)"
         ) from error
     except AttributeError as error:
         raise RegistrationError(f"entry point {env_spec.entry_point!r} of {env_spec.id!r} does not exist: {error}") from error

@@ -119,7 +119,8 @@ class TimeLimit(Wrapper):
         result = await self.env.step(action)
         self.turns += 1
         if self.turns >= self.max_turns and not result.truncated:
-            result = result.model_copy(update={"truncated": True})
+            # unless the env says otherwise, an episode cut by the limit did not reach its goal
+            result = result.model_copy(update={"truncated": True, "info": {"success": False, **result.info}})
         return result
 
 

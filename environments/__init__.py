@@ -8,7 +8,7 @@ imported only when one of its environments is made.
 
 import importlib
 
-FAMILIES = ("guess_number", "toy_text", "wordle", "sokoban", "maze", "twentyq")
+FAMILIES = ("guess_number", "toy_text", "wordle", "chess_endgames", "textworld_games", "sokoban", "maze", "twentyq")
 """Modules of this package that have a `register()` function."""
 
 
