@@ -58,7 +58,8 @@ class Observation(BaseModel):
     text: str
     images: tuple[bytes, ...] = ()
     tools: tuple[Tool, ...] = ()
-    anchor: str = Field(default=None, validate_default=True)  # type: ignore[assignment]
+    # the default (None, replaced by the text) is not a string: keep it out of the JSON schema
+    anchor: str = Field(default=None, validate_default=True, json_schema_extra=lambda schema: schema.pop("default"))  # type: ignore[assignment]
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("images")

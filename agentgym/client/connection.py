@@ -41,6 +41,7 @@ class Connection:
         self.connect_timeout_s = connect_timeout_s
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[tuple[int, dict[str, Any], list[bytes]]]] = {}
+        self._sent_on: dict[int, aiohttp.ClientWebSocketResponse] = {}  # request id -> its socket
         self._images: dict[int, dict[int, bytes]] = {}
         self._http: aiohttp.ClientSession | None = None
         self._socket: aiohttp.ClientWebSocketResponse | None = None
@@ -62,15 +63,19 @@ class Connection:
         request_id = next(self._ids)
         future = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
+        self._sent_on[request_id] = socket
         try:
             await socket.send_str(json.dumps({**payload, "id": request_id}))
             return await asyncio.wait_for(asyncio.shield(future), self.request_timeout_s)
+        except ConnectionLost:  # the reader failed the request: its reason is the right message
+            raise
         except (ConnectionError, aiohttp.ClientError, RuntimeError) as error:
             raise ConnectionLost(f"sending to {self.base_url} failed: {error}") from error
         except asyncio.TimeoutError:
             raise ConnectionLost(f"no answer from {self.base_url} within {self.request_timeout_s} s") from None
         finally:
             self._pending.pop(request_id, None)
+            self._sent_on.pop(request_id, None)
             self._images.pop(request_id, None)
 
     async def close(self) -> None:
@@ -118,22 +123,29 @@ class Connection:
         except Exception as error:  # a broken frame or socket: every waiter learns of it below
             logger.warning("WebSocket to %s failed: %s", self.base_url, error)
         finally:
-            self._fail_pending(f"the WebSocket to {self.base_url} closed ({socket.close_code})")
+            self._fail_pending(f"the WebSocket to {self.base_url} closed ({socket.close_code})", socket)
+            # Nobody reads this socket any more. If a bad frame stopped the reader it is still open:
+            # close it (marked closed before the first await), so the next request opens a new one
+            # instead of waiting for an answer that no one would deliver.
+            if not socket.closed:
+                await socket.close()
 
     def _deliver(self, answer: dict[str, Any]) -> None:
         request_id = answer.get("id")
         future = self._pending.get(request_id) if isinstance(request_id, int) else None
+        frames = self._images.pop(request_id, {}) if isinstance(request_id, int) else {}
         if future is None or future.done():
             logger.warning("answer for an unknown request id %r: %s", request_id, answer.get("body"))
             return
-        frames = self._images.pop(request_id, {})
         images = [frames[index] for index in sorted(frames)]
         if len(images) != answer.get("images", 0):
             future.set_exception(ConnectionLost(f"expected {answer.get('images')} image frames, got {len(images)}"))
             return
         future.set_result((answer["status"], answer["body"], images))
 
-    def _fail_pending(self, reason: str) -> None:
-        for future in self._pending.values():
-            if not future.done():
+    def _fail_pending(self, reason: str, socket: aiohttp.ClientWebSocketResponse | None = None) -> None:
+        """Fail the waiting requests sent on `socket` (all of them when None). Requests already
+        sent on a newer socket are left alone: an old reader that finishes late must not fail them."""
+        for request_id, future in self._pending.items():
+            if not future.done() and (socket is None or self._sent_on.get(request_id) is socket):
                 future.set_exception(ConnectionLost(reason))

@@ -13,19 +13,29 @@ from agentgym.errors import ServerBusy
 
 
 class _PooledEnv(RemoteEnv):
-    """A RemoteEnv that tells its pool when it closes, so the pool's load counts stay true."""
+    """A RemoteEnv that the pool counts towards its server's load while it is open."""
 
     def __init__(self, pool: EnvPool, server: str, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._pool, self._server = pool, server
+        pool._opened(self)
 
     async def fork(self) -> RemoteEnv:
         forked = await super().fork()
-        return self._pool._adopt(self._server, forked)
+        return _PooledEnv(
+            self._pool,
+            self._server,
+            forked.connection,
+            forked.env_id,
+            forked.kwargs,
+            session_id=forked.session_id,
+            last_seq=forked.last_seq,
+            system_prompt=forked.system_prompt,
+            retries=self.retries,
+        )
 
     async def close(self) -> None:
-        if not self.closed:
-            self._pool._load[self._server] -= 1
+        self._pool._closed(self)
         await super().close()
 
 
@@ -34,7 +44,8 @@ class EnvPool:
 
     Load is the number of open sessions this pool holds on each server; a server that answers
     503 (full or shutting down) is skipped and the next least loaded is tried. Each server gets
-    `connections_per_server` WebSockets, used in turn. Use as `async with EnvPool(urls) as pool:`.
+    `connections_per_server` WebSockets, used in turn. Use as `async with EnvPool(urls) as pool:`;
+    closing the pool closes the sessions still open, then the connections.
     """
 
     def __init__(self, urls: Sequence[str], *, connections_per_server: int = 1, retries: int = 5):
@@ -46,6 +57,7 @@ class EnvPool:
         self._connections = {url: [Connection(url) for _ in range(connections_per_server)] for url in urls}
         self._next_connection = {url: itertools.cycle(conns) for url, conns in self._connections.items()}
         self._load = {url: 0 for url in urls}
+        self._open: set[_PooledEnv] = set()
 
     @property
     def load(self) -> dict[str, int]:
@@ -60,28 +72,32 @@ class EnvPool:
         """
         refusals: list[str] = []
         for server in sorted(self._load, key=self._load.__getitem__):
+            # counted from construction, before the await, so concurrent makes spread out
             env = _PooledEnv(self, server, next(self._next_connection[server]), env_id, kwargs, retries=self.retries)
-            self._load[server] += 1  # counted before the await, so concurrent makes spread out
             try:
                 await env.create_session()
             except ServerBusy as error:
-                self._load[server] -= 1
+                self._closed(env)
                 refusals.append(f"{server}: {error}")
                 continue
             except BaseException:
-                self._load[server] -= 1
+                self._closed(env)
                 raise
             return env
         raise ServerBusy(503, "all_servers_busy", "every server refused a new session: " + "; ".join(refusals))
 
-    def _adopt(self, server: str, env: RemoteEnv) -> RemoteEnv:
-        self._load[server] += 1
-        return _PooledEnv(
-            self, server, env.connection, env.env_id, env.kwargs, session_id=env.session_id, last_seq=env.last_seq, retries=self.retries
-        )
+    def _opened(self, env: _PooledEnv) -> None:
+        self._open.add(env)
+        self._load[env._server] += 1
+
+    def _closed(self, env: _PooledEnv) -> None:
+        if env in self._open:
+            self._open.remove(env)
+            self._load[env._server] -= 1
 
     async def close(self) -> None:
-        """Close every connection (the servers reap sessions left open, after their TTL)."""
+        """Close the sessions still open (best effort), then every connection."""
+        await asyncio.gather(*(env.close() for env in list(self._open)), return_exceptions=True)
         await asyncio.gather(*(conn.close() for conns in self._connections.values() for conn in conns))
 
     async def __aenter__(self) -> EnvPool:

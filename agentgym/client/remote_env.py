@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any
 
 from agentgym.client.connection import Connection
@@ -66,6 +67,7 @@ class RemoteEnv(Env):
         *,
         session_id: str | None = None,
         last_seq: int = 0,
+        system_prompt: str = "",
         retries: int = 5,
         retry_backoff_s: float = 0.1,
         owns_connection: bool = False,
@@ -75,6 +77,7 @@ class RemoteEnv(Env):
         self.kwargs = dict(kwargs or {})
         self.session_id = session_id
         self.last_seq = last_seq
+        self.system_prompt = system_prompt
         self.retries = retries
         self.retry_backoff_s = retry_backoff_s
         self.owns_connection = owns_connection
@@ -83,8 +86,11 @@ class RemoteEnv(Env):
     async def create_session(self) -> str:
         """Create the remote session now (normally done by the first reset)."""
         if self.session_id is None:
-            body = await self._call({"op": "create", "env_id": self.env_id, "kwargs": self.kwargs})
-            self.session_id = body["session_id"]
+            # The id is chosen here, so a create retried after a lost answer finds the session
+            # it made the first time instead of making (and leaking) a second one.
+            request = {"op": "create", "env_id": self.env_id, "kwargs": self.kwargs, "session_id": uuid.uuid4().hex}
+            body = await self._call(request)
+            self.session_id, self.system_prompt = body["session_id"], body["system_prompt"]
         return self.session_id
 
     async def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Observation:
@@ -116,6 +122,7 @@ class RemoteEnv(Env):
             self.kwargs,
             session_id=body["session_id"],
             last_seq=body["last_seq"],
+            system_prompt=body["system_prompt"],
             retries=self.retries,
             retry_backoff_s=self.retry_backoff_s,
         )

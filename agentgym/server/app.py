@@ -12,7 +12,7 @@ import logging
 from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from agentgym.server.metrics import ServerMetrics
 from agentgym.server.openapi import openapi_document
@@ -48,7 +48,7 @@ TASKS = web.AppKey("tasks", set)
 SHUTDOWN_TIMEOUT = web.AppKey("shutdown_timeout", float)
 MAX_MESSAGE_BYTES = web.AppKey("max_message_bytes", int)
 
-_ws_request_adapter: TypeAdapter[Any] = TypeAdapter(WSRequest)
+_ws_request_adapter: TypeAdapter[Any] = TypeAdapter(WSRequest, config=ConfigDict(cache_strings="keys"))  # see protocol._Request
 
 _HTTP_ERROR_TYPES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 
@@ -83,7 +83,7 @@ def create_app(env_ids: list[str], limits: ServerLimits | None = None, *, shutdo
         ]
     )
     app.cleanup_ctx.append(_reaper)
-    app.on_shutdown.append(_drain)
+    app.on_shutdown.append(drain)
     app.on_cleanup.append(_close_sessions)
     return app
 
@@ -110,7 +110,9 @@ async def _errors_as_json(request: web.Request, handler: Any) -> web.StreamRespo
         if error.status < 400:
             raise
         error_type = _HTTP_ERROR_TYPES.get(error.status, "http_error")
-        return _error_response(request, ServiceError(error.status, error_type, error.reason or error.text or error_type))
+        # keep aiohttp's headers that carry meaning (a 405's Allow, which RFC 9110 requires)
+        headers = {name: value for name, value in error.headers.items() if name.lower() not in ("content-type", "content-length")}
+        return _error_response(request, ServiceError(error.status, error_type, error.reason or error.text or error_type, headers))
     except Exception as error:
         logger.exception("unhandled error", extra={"path": request.path})
         return _error_response(request, ServiceError(500, "internal_error", f"{type(error).__name__}: {error}"))
@@ -309,11 +311,19 @@ async def _reaper(app: web.Application) -> Any:
     task.cancel()
 
 
-async def _drain(app: web.Application) -> None:
-    """Graceful shutdown, step one: refuse new work, finish what is in flight (and send its
-    answers), then close the WebSockets with 1001 (going away)."""
+async def drain(app: web.Application) -> None:
+    """Graceful shutdown, step one: refuse new work (503 `shutting_down`), finish what is in
+    flight (and send its answers), then close the WebSockets with 1001 (going away).
+
+    Runs on the app's shutdown, and is safe to call again. Call it yourself *before* the
+    runner's cleanup, as `serve_until_stopped` does: once aiohttp's runner starts its cleanup
+    it closes the listening socket and stops reading from open connections, so requests that
+    arrived on a WebSocket during the drain would get no answer instead of a 503, and
+    `/healthz` could not say `shutting_down` to a load balancer.
+    """
     manager = app[MANAGER]
-    logger.info("shutting down", extra={"sessions": len(manager.sessions)})
+    if manager.accepting:
+        logger.info("shutting down", extra={"sessions": len(manager.sessions)})
     await manager.drain(app[SHUTDOWN_TIMEOUT])
     if app[TASKS]:
         await asyncio.wait(set(app[TASKS]), timeout=app[SHUTDOWN_TIMEOUT])

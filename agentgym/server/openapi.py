@@ -18,6 +18,7 @@ from agentgym.server.protocol import (
     Health,
     ResetRequest,
     ResetResponse,
+    SessionCreated,
     SessionInfo,
     SessionList,
     StepRequest,
@@ -25,7 +26,7 @@ from agentgym.server.protocol import (
 )
 
 _REQUESTS = (CreateSessionRequest, ResetRequest, StepRequest)
-_ANSWERS = (SessionInfo, SessionList, ResetResponse, StepResponse, EnvDescription, EnvList, Health, ErrorBody)
+_ANSWERS = (SessionCreated, SessionInfo, SessionList, ResetResponse, StepResponse, EnvDescription, EnvList, Health, ErrorBody)
 
 _ERROR_MEANINGS = {
     400: "malformed JSON, or an operation the environment does not support (not_forkable)",
@@ -47,6 +48,19 @@ def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
+_SESSION_LINKS = {
+    name: {"operationId": operation_id, "parameters": {"session_id": "$response.body#/session_id"}}
+    for name, operation_id in (
+        ("GetSession", "getSession"),
+        ("ResetSession", "resetSession"),
+        ("StepSession", "stepSession"),
+        ("ForkSession", "forkSession"),
+        ("CloseSession", "closeSession"),
+    )
+}
+"""OpenAPI links from a created (or forked) session to the operations on it."""
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document served at /v1/openapi.json."""
@@ -57,6 +71,7 @@ def openapi_document() -> dict[str, Any]:
         return _json_content(_ref(model, names, "serialization"))
 
     def operation(
+        operation_id: str,
         summary: str,
         ok: tuple[int, type[BaseModel]],
         errors: tuple[int, ...],
@@ -65,9 +80,13 @@ def openapi_document() -> dict[str, Any]:
         parameters: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         status, model = ok
+        success: dict[str, Any] = {"description": "success", "content": answer(model)}
+        if model is SessionCreated:
+            success["links"] = _SESSION_LINKS  # a new session: what can be done with it next
         spec: dict[str, Any] = {
+            "operationId": operation_id,
             "summary": summary,
-            "responses": {str(status): {"description": "success", "content": answer(model)}},
+            "responses": {str(status): success},
         }
         for code in errors:
             spec["responses"][str(code)] = {"description": _ERROR_MEANINGS[code], "content": answer(ErrorBody)}
@@ -88,23 +107,37 @@ def openapi_document() -> dict[str, Any]:
             "description": "Sessions of registered environments; see docs/serving.md for the WebSocket protocol.",
         },
         "paths": {
-            "/healthz": {"get": operation("Liveness and load", (200, Health), (503,))},
-            "/v1/envs": {"get": operation("Describe every served environment", (200, EnvList), ())},
+            "/healthz": {"get": operation("health", "Liveness and load", (200, Health), (503,))},
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Prometheus metrics: open sessions, steps, step latency, errors by type",
+                    "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                }
+            },
+            "/v1/envs": {"get": operation("listEnvs", "Describe every served environment", (200, EnvList), ())},
             "/v1/envs/{env_id}": {
-                "get": operation("Describe one environment", (200, EnvDescription), (404,), parameters=("env_id",))
+                "get": operation(
+                    "describeEnv", "Describe one environment", (200, EnvDescription), (404,), parameters=("env_id",)
+                )
             },
             "/v1/sessions": {
-                "get": operation("List open sessions", (200, SessionList), ()),
+                "get": operation("listSessions", "List open sessions", (200, SessionList), ()),
                 "post": operation(
-                    "Create a session", (201, SessionInfo), (400, 404, 413, 422, 503), body=CreateSessionRequest
+                    "createSession",
+                    "Create a session",
+                    (201, SessionCreated),
+                    (400, 404, 413, 422, 503),
+                    body=CreateSessionRequest,
                 ),
             },
             "/v1/sessions/{session_id}": {
-                "get": operation("Describe a session", (200, SessionInfo), (404,), parameters=session),
-                "delete": operation("Close a session", (200, SessionInfo), (404,), parameters=session),
+                "get": operation("getSession", "Describe a session", (200, SessionInfo), (404,), parameters=session),
+                "delete": operation("closeSession", "Close a session", (200, SessionInfo), (404,), parameters=session),
             },
             "/v1/sessions/{session_id}/reset": {
                 "post": operation(
+                    "resetSession",
                     "Start a new episode",
                     (200, ResetResponse),
                     (400, 404, 409, 413, 422, 500, 503, 504),
@@ -115,6 +148,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/v1/sessions/{session_id}/step": {
                 "post": operation(
+                    "stepSession",
                     "Apply one action",
                     (200, StepResponse),
                     (400, 404, 409, 413, 422, 500, 503, 504),
@@ -124,8 +158,9 @@ def openapi_document() -> dict[str, Any]:
             },
             "/v1/sessions/{session_id}/fork": {
                 "post": operation(
+                    "forkSession",
                     "Copy the session's environment into a new session",
-                    (201, SessionInfo),
+                    (201, SessionCreated),
                     (400, 404, 409, 500, 503, 504),
                     parameters=session,
                 )

@@ -11,7 +11,9 @@ says how many there are (`images`), and they arrive first as binary frames, each
 Sequence numbers: `reset` and `step` carry `seq`, counting the session's operations from 1.
 A request whose `seq` equals the last applied one (with the same content) is a retry and gets
 the stored answer without acting again; any other `seq` but the next one is refused with 409.
-Without `seq` the server takes the next number (no retry safety).
+Without `seq` the server takes the next number (no retry safety). `create` is made
+retry-safe the same way by a `session_id` the client picks: a create for a session that
+already exists (same environment and kwargs) answers it instead of making another.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ def _integral_number(value: Any) -> Any:
     return value
 
 
-WireInt = Annotated[int, BeforeValidator(_integral_number)]
-"""An integer in a request body: strict, except that an integral JSON number like 2.0 is 2."""
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED), BeforeValidator(_integral_number)]
+Seq = Annotated[int, Field(ge=1, le=MAX_SEED), BeforeValidator(_integral_number)]
+"""Integers in request bodies: strict, except that an integral JSON number like 2.0 counts.
+(The bounds come first, on the int itself, so the JSON schema shows them as minimum/maximum.)"""
 
 
 class ErrorInfo(BaseModel):
@@ -68,23 +72,32 @@ class ServiceError(Exception):
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # cache_strings="keys": the values of requests (session ids, actions) are nearly all unique,
+    # so pydantic's process-wide string cache would only fill up with stale ones (about 1 MB).
+    model_config = ConfigDict(extra="forbid", strict=True, cache_strings="keys")
 
 
 class CreateSessionRequest(_Request):
     env_id: str = Field(description="a registered id that this server serves", max_length=256)
     kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the environment")
+    session_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{16,128}$",
+        description="the new session's id, chosen by the client (a random UUID): it makes creation "
+        "retry-safe, as a create whose session already exists answers that session instead of "
+        "making another. Without it the server picks the id.",
+    )
 
 
 class ResetRequest(_Request):
-    seed: WireInt | None = Field(default=None, ge=0, le=MAX_SEED)
+    seed: Seed | None = None
     options: dict[str, Any] | None = None
-    seq: WireInt | None = Field(default=None, ge=1, le=MAX_SEED, description="operation number; see the protocol")
+    seq: Seq | None = Field(default=None, description="operation number; see the protocol")
 
 
 class StepRequest(_Request):
     action: str = Field(description="the model's raw text for this turn")
-    seq: WireInt | None = Field(default=None, ge=1, le=MAX_SEED, description="operation number; see the protocol")
+    seq: Seq | None = Field(default=None, description="operation number; see the protocol")
 
 
 SessionState = Literal["new", "running", "ended", "failed"]
@@ -97,6 +110,12 @@ class SessionInfo(BaseModel):
     last_seq: int = Field(description="the number of the last applied reset/step (0: none)")
     created_at: float = Field(description="Unix time")
     idle_s: float = Field(description="seconds since the last operation finished")
+
+
+class SessionCreated(SessionInfo):
+    """The answer to create and fork: the session, and the instructions its policy needs."""
+
+    system_prompt: str = Field(description="the environment's rules and action format (Env.system_prompt)")
 
 
 class SessionList(BaseModel):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from agentgym.server.app import create_app
+from agentgym.server.app import create_app, drain
 from agentgym.server.logs import configure_logging
 from agentgym.server.sessions import ServerLimits
 
@@ -26,14 +26,14 @@ async def serve_until_stopped(
     access_log: bool = False,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve `env_ids` until SIGTERM or SIGINT, then shut down gracefully: stop accepting,
-    finish the operations in flight and send their answers, close the WebSockets, close
-    every environment. `on_ready` receives the base URL once the socket is bound (port 0 picks
-    a free port)."""
+    """Serve `env_ids` until SIGTERM or SIGINT, then shut down gracefully: answer new
+    operations (and /healthz) 503 `shutting_down`, finish the operations in flight and send
+    their answers, close the WebSockets, stop listening, close every environment. `on_ready`
+    receives the base URL once the socket is bound (port 0 picks a free port)."""
     app = create_app(env_ids, limits, shutdown_timeout_s=shutdown_timeout_s)
     runner = web.AppRunner(app, access_log=logger if access_log else None, shutdown_timeout=shutdown_timeout_s)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, shutdown_timeout=shutdown_timeout_s)
+    site = web.TCPSite(runner, host, port)  # the shutdown timeout is the runner's
     await site.start()
     bound_host, bound_port = runner.addresses[0][:2]
     url = f"http://{bound_host}:{bound_port}"
@@ -47,6 +47,7 @@ async def serve_until_stopped(
     try:
         await stop.wait()
         logger.info("signal received; shutting down gracefully")
+        await drain(app)  # while the site still reads: new requests get 503 shutting_down, not silence
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

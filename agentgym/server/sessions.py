@@ -28,6 +28,7 @@ from agentgym.server.protocol import (
     ResetRequest,
     ResetResponse,
     ServiceError,
+    SessionCreated,
     SessionInfo,
     SessionState,
     StepRequest,
@@ -52,6 +53,10 @@ class Session:
     last_key: tuple[Any, ...] | None = None
     last_answer: ResetResponse | StepResponse | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    creation: tuple[str, str] | None = None  # (env_id, kwargs as JSON): tells a retried create from a clash
+
+    def created(self) -> SessionCreated:
+        return SessionCreated(**self.info().model_dump(), system_prompt=self.env.system_prompt)
 
     def info(self) -> SessionInfo:
         return SessionInfo(
@@ -110,14 +115,25 @@ class SessionManager:
 
     # --- operations ----------------------------------------------------------------------
 
-    async def create(self, request: CreateSessionRequest) -> SessionInfo:
+    async def create(self, request: CreateSessionRequest) -> SessionCreated:
         self.check_served(request.env_id)
+        creation = (request.env_id, json.dumps(request.kwargs, sort_keys=True, default=str))
+        if request.session_id is not None and request.session_id in self.sessions:
+            existing = self.sessions[request.session_id]
+            if existing.creation != creation:
+                raise ServiceError(409, "session_exists", f"a different session already has the id {request.session_id!r}")
+            self.metrics.replays.inc()
+            return existing.created()  # a retried create: the session it made the first time
         self._check_capacity()
+        if "max_turns" in request.kwargs:
+            # `make` would take it as its own time-limit override: the server's limit would be lifted
+            raise ServiceError(422, "invalid_kwargs", "max_turns is set by the server (the registered spec), not by a client")
         try:
             env = make(request.env_id, **request.kwargs)
         except (TypeError, ValueError) as error:
             raise ServiceError(422, "invalid_kwargs", f"cannot make {request.env_id!r} with {request.kwargs}: {error}") from None
-        return self._add(Session(id=uuid.uuid4().hex, env_id=request.env_id, env=env)).info()
+        session_id = request.session_id or uuid.uuid4().hex
+        return self._add(Session(id=session_id, env_id=request.env_id, env=env, creation=creation)).created()
 
     async def reset(self, session_id: str, request: ResetRequest) -> ResetResponse:
         key = ("reset", request.seed, json.dumps(request.options, sort_keys=True, default=str))
@@ -148,7 +164,7 @@ class SessionManager:
 
         return await self._numbered(session_id, request.seq, ("step", request.action), apply)
 
-    async def fork(self, session_id: str) -> SessionInfo:
+    async def fork(self, session_id: str) -> SessionCreated:
         self._check_capacity()
         async with self._operation(self.get(session_id)) as session:
             self._check_not_failed(session)
@@ -157,7 +173,7 @@ class SessionManager:
             except NotForkable as error:
                 raise ServiceError(400, error.error_type, str(error)) from None
             copy = Session(id=uuid.uuid4().hex, env_id=session.env_id, env=forked, state=session.state, last_seq=session.last_seq)
-        return self._add(copy).info()
+        return self._add(copy).created()
 
     async def close(self, session_id: str) -> SessionInfo:
         session = self.sessions.pop(self.get(session_id).id)
