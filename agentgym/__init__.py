@@ -4,7 +4,8 @@ The public API: the `Env` contract and its value types, the registry (`register`
 `spec`, `list_envs`), the wrappers, and the Gymnasium bridge.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _distribution_version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _distribution_version
 
 from agentgym.blocking import BlockingEnv
 from agentgym.env import Env, SyncEnv

@@ -30,9 +30,9 @@ from rich.text import Text
 
 import agentgym
 from agentgym.env import Env
+from agentgym.errors import AgentGymError, UnknownEnvironment
 from agentgym.server.run import serve
 from agentgym.server.sessions import ServerLimits
-from agentgym.errors import AgentGymError, UnknownEnvironment
 from agentgym.types import EnvSpec, Observation, StepResult
 
 EXIT_OK = 0

@@ -105,7 +105,7 @@ class Env(ABC):
         """
         raise _not_forkable(self, "async def fork(self)")
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 (a no-op by default, not abstract: most envs hold nothing to free)
         """Free the environment's resources. Safe to call more than once."""
 
     async def __aenter__(self) -> Env:

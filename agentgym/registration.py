@@ -13,7 +13,8 @@ import importlib
 import importlib.metadata
 import logging
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from agentgym.env import Env
 from agentgym.errors import EnvContractError, RegistrationError, UnknownEnvironment

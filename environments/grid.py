@@ -1,8 +1,11 @@
-"""What the grid games (Sokoban, Maze) share: directions, the move grammar, text grids and BFS.
+"""What the grid games share: directions, the move grammar, text grids, positions in words and
+breadth-first search. Used by Sokoban and Maze, and by the toy-text games (FrozenLake, Taxi,
+CliffWalking), whose moves Gymnasium names in its own order.
 
-Coordinates are `(row, column)` cells, row 0 at the top, column 0 at the left. A text grid is
-one line per row, one character per cell, every line the same length; each game defines its
-own legend over the shared symbols below.
+Coordinates are `Cell`s, `(row, column)`, row 0 at the top, column 0 at the left; texts write
+them as "row R, column C" (`describe` writes, `parse_cell` reads them back). A text grid is one
+line per row, one character per cell, every line the same length; each game defines its own
+legend (Sokoban and Maze over the shared symbols below).
 
 The move grammar is `agentgym.actions.parse_choice` over the four direction names: the model's
 text (or the content of its last `<answer>...</answer>` block) must name exactly one of `up`,
@@ -12,11 +15,13 @@ order. "I go <answer>Left</answer>" is left; "up or down" is ambiguous, hence in
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from agentgym.actions import parse_choice
+from agentgym.types import Observation, StepResult
 
 Cell = tuple[int, int]
 Node = TypeVar("Node", bound=Hashable)
@@ -34,11 +39,14 @@ MOVE_FORMAT = (
 """The action format, as system prompts state it."""
 
 WALL, FLOOR, PLAYER = "#", "_", "P"
-"""The symbols both games use, with the same meaning: a wall, an empty floor cell, the player."""
+"""The symbols Sokoban and Maze use, with the same meaning: a wall, an empty floor cell, the player."""
 
 MOVED = "You moved {direction}."
 BLOCKED_BY_WALL = "You cannot move {direction}: a wall is in the way."
-"""Feedback on a move, as both games word it (`.format(direction=...)`)."""
+INVALID_MOVE = f"Invalid move: {MOVE_FORMAT}"
+"""Feedback on a move, as Sokoban and Maze word it (`.format(direction=...)` for the first two)."""
+
+CELL_IN_WORDS = re.compile(r"row (\d+), column (\d+)")
 
 
 def parse_direction(text: str) -> str | None:
@@ -47,10 +55,33 @@ def parse_direction(text: str) -> str | None:
     return None if index is None else DIRECTION_NAMES[index]
 
 
+def invalid_move(observation: Observation, penalty: float) -> StepResult:
+    """The step for text that names no move: `observation` (nothing changed), reward `-penalty`,
+    `info["invalid_action"]`, no success."""
+    return StepResult(observation=observation, reward=-penalty, info={"invalid_action": True, "success": False})
+
+
 def step(cell: Cell, direction: str) -> Cell:
     """The cell next to `cell` in `direction`."""
     row_offset, column_offset = DIRECTIONS[direction]
     return cell[0] + row_offset, cell[1] + column_offset
+
+
+def describe(cell: Cell) -> str:
+    """`cell` in words: "row R, column C"."""
+    return f"row {cell[0]}, column {cell[1]}"
+
+
+def parse_cell(text: str) -> Cell:
+    """The first "row R, column C" in `text`.
+
+    Raises:
+        ValueError: `text` names no cell.
+    """
+    match = CELL_IN_WORDS.search(text)
+    if match is None:
+        raise ValueError(f"no 'row R, column C' in {text!r}")
+    return int(match.group(1)), int(match.group(2))
 
 
 def render(height: int, width: int, symbol: Callable[[Cell], str]) -> str:
@@ -119,16 +150,30 @@ def path_to(reached: dict[Node, Reached], goal: Node) -> list[str]:
     return moves[::-1]
 
 
+def first_move(reached: dict[Node, Reached], goals: Collection[Node]) -> str | None:
+    """The first move on a shortest path from the search's start to the nearest of `goals` (the
+    first the search reached); None when it reached none, or the start is one."""
+    goal = next((node for node in reached if node in goals), None)
+    moves = [] if goal is None else path_to(reached, goal)
+    return moves[0] if moves else None
+
+
 Graph = dict[Cell, tuple[tuple[str, Cell], ...]]
 """The moves between open cells: for each cell, its (direction, neighbouring open cell) pairs."""
 
 
-def move_graph(cells: Collection[Cell]) -> Graph:
-    """The graph of single moves among `cells`."""
+def move_graph(cells: Collection[Cell], directions: Sequence[str] = DIRECTION_NAMES) -> Graph:
+    """The graph of single moves among `cells`, each cell's moves in the order of `directions`
+    (the order in which a search tries them, so it decides between equally short paths)."""
     return {
-        cell: tuple((direction, ahead) for direction in DIRECTION_NAMES if (ahead := step(cell, direction)) in cells)
+        cell: tuple((direction, ahead) for direction in directions if (ahead := step(cell, direction)) in cells)
         for cell in cells
     }
+
+
+def grid_graph(rows: Sequence[str], symbols: str, directions: Sequence[str] = DIRECTION_NAMES) -> Graph:
+    """The graph of single moves among the cells of `rows` that show one of `symbols`."""
+    return move_graph(set(cells_of(rows, symbols)), directions)
 
 
 def walks(graph: Graph, start: Cell, blocked: Collection[Cell] = ()) -> dict[Cell, Reached]:

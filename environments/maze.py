@@ -47,6 +47,7 @@ from agentgym.environments.grid import (
     BLOCKED_BY_WALL,
     DIRECTION_NAMES,
     FLOOR,
+    INVALID_MOVE,
     MOVE_FORMAT,
     MOVED,
     OPPOSITE,
@@ -55,7 +56,8 @@ from agentgym.environments.grid import (
     Cell,
     cells_of,
     extract_grid,
-    move_graph,
+    grid_graph,
+    invalid_move,
     parse_direction,
     path_to,
     render,
@@ -141,11 +143,7 @@ class MazeEnv(Env):
     async def step(self, action: str) -> StepResult:
         direction = parse_direction(action)
         if direction is None:
-            return StepResult(
-                observation=self._observation(f"Invalid move: {MOVE_FORMAT}"),
-                reward=-self.invalid_penalty,
-                info={"invalid_action": True, "success": False},
-            )
+            return invalid_move(self._observation(INVALID_MOVE), self.invalid_penalty)
         ahead = step(self.position, direction)
         if ahead not in self.open_cells:
             feedback = BLOCKED_BY_WALL.format(direction=direction)
@@ -203,7 +201,7 @@ class MazeSolver:
     def act(self, observation: Observation) -> str:
         rows = extract_grid(observation.text, SYMBOLS)
         (position,), (goal,) = cells_of(rows, PLAYER), cells_of(rows, GOAL)
-        graph = move_graph(set(cells_of(rows, FLOOR + PLAYER + GOAL)))
+        graph = grid_graph(rows, FLOOR + PLAYER + GOAL)
         return f"<answer>{path_to(walks(graph, position), goal)[0]}</answer>"
 
 

@@ -57,6 +57,12 @@ async def play(env: Env, actions: Iterable[str]) -> list[Step]:
     return steps
 
 
+async def replay(env: Env, seed: int, actions: Iterable[str]) -> tuple[Observation, list[Step]]:
+    """Reset `env` with `seed`, then `play` `actions`: the first observation and each step's outcome."""
+    first = await env.reset(seed=seed)
+    return first, await play(env, actions)
+
+
 def run_python(
     code: str,
     *,

@@ -2,10 +2,10 @@
 
 import asyncio
 
+import pytest
+
 import agentgym
 from agentgym import BlockingEnv, EpisodeEnded
-
-import pytest
 
 
 def test_blocking_env_plays_forks_and_closes():

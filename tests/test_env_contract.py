@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from support import CountingEnv, play, replay
 
 import agentgym
 from agentgym import (
@@ -21,7 +22,6 @@ from agentgym import (
     SyncEnv,
     TimeLimit,
 )
-from support import CountingEnv, play
 
 GUESSES = ["50", "25", "75", "10", "90", "60", "40"]
 
@@ -46,20 +46,14 @@ async def guess3():
 
 
 async def test_same_seed_and_actions_give_identical_episodes():
-    runs = []
-    for _ in range(2):
-        env = agentgym.make("guess-number-v0")
-        first = await env.reset(seed=123)
-        runs.append((first, await play(env, GUESSES)))
+    runs = [await replay(agentgym.make("guess-number-v0"), 123, GUESSES) for _ in range(2)]
     assert runs[0] == runs[1]
     assert len(runs[0][1]) >= 3
 
 
 async def test_reset_with_the_same_seed_replays_on_one_instance(guess):
-    await guess.reset(seed=7)
-    first = await play(guess, GUESSES)
-    await guess.reset(seed=7)
-    assert await play(guess, GUESSES) == first
+    first = await replay(guess, 7, GUESSES)
+    assert await replay(guess, 7, GUESSES) == first
 
 
 async def test_different_seeds_give_different_secrets(guess):

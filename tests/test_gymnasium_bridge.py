@@ -10,11 +10,11 @@ import warnings
 import gymnasium
 import pytest
 from gymnasium.utils.env_checker import check_env, env_render_passive_checker
+from support import play
 
 import agentgym
 from agentgym import Observation
 from agentgym.gymnasium_bridge import GymnasiumAdapter, GymnasiumEnv
-from support import play
 
 
 def latest_gym_id(name: str) -> str:

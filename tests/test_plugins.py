@@ -9,7 +9,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from support import run_command, run_python
 
 ECHO_MODULE = '''

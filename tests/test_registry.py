@@ -4,6 +4,7 @@ with suggestions, re-registration rules, and the errors of a broken entry point.
 from __future__ import annotations
 
 import pytest
+from support import CountingEnv, play
 
 import agentgym
 from agentgym import (
@@ -16,7 +17,6 @@ from agentgym import (
     UnknownEnvironment,
 )
 from agentgym.environments.guess_number import GuessNumberEnv
-from support import CountingEnv, play
 
 GUESS_ENTRY_POINT = "agentgym.environments.guess_number:GuessNumberEnv"
 

@@ -9,11 +9,10 @@ import re
 import shutil
 import site
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
-
+import tomllib
 from support import REPO_ROOT, run_command, run_python
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ already exists (same environment and kwargs) answers it instead of making anothe
 from __future__ import annotations
 
 import struct
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -188,7 +188,7 @@ class WSDescribe(_WSRequest):
 
 
 WSRequest = Annotated[
-    Union[WSCreate, WSReset, WSStep, WSSessionOp, WSListSessions, WSDescribe], Field(discriminator="op")
+    WSCreate | WSReset | WSStep | WSSessionOp | WSListSessions | WSDescribe, Field(discriminator="op")
 ]
 
 

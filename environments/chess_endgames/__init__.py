@@ -21,21 +21,17 @@ from agentgym.registration import register as register_env
 
 ENTRY_POINT = "agentgym.environments.chess_endgames.env:ChessEndgameEnv"
 
+PRESETS: dict[str, tuple[str, str, int]] = {"chess-kqk-v0": ("Q", "queen", 30), "chess-krk-v0": ("R", "rook", 50)}
+"""id -> (the attacker's piece, its name, max turns)."""
+
 
 def register() -> None:
-    register_env(
-        "chess-kqk-v0",
-        ENTRY_POINT,
-        max_turns=30,
-        description="Chess endgame: checkmate a lone king with king and queen (SAN or UCI moves)",
-        capabilities={"fork": True},
-        piece="Q",
-    )
-    register_env(
-        "chess-krk-v0",
-        ENTRY_POINT,
-        max_turns=50,
-        description="Chess endgame: checkmate a lone king with king and rook (SAN or UCI moves)",
-        capabilities={"fork": True},
-        piece="R",
-    )
+    for env_id, (piece, name, max_turns) in PRESETS.items():
+        register_env(
+            env_id,
+            ENTRY_POINT,
+            max_turns=max_turns,
+            description=f"Chess endgame: checkmate a lone king with king and {name} (SAN or UCI moves)",
+            capabilities={"fork": True},
+            piece=piece,
+        )

@@ -26,12 +26,7 @@ import copy
 from typing import Any
 
 from agentgym.env import Env
-from agentgym.environments.grid import (
-    BLOCKED_BY_WALL,
-    MOVE_FORMAT,
-    MOVED,
-    parse_direction,
-)
+from agentgym.environments.grid import BLOCKED_BY_WALL, INVALID_MOVE, MOVE_FORMAT, MOVED, invalid_move, parse_direction
 from agentgym.environments.sokoban.board import LEGEND, Board, Outcome
 from agentgym.environments.sokoban.generator import RoomSpec, generate
 from agentgym.types import Observation, StepResult
@@ -89,11 +84,7 @@ class SokobanEnv(Env):
     async def step(self, action: str) -> StepResult:
         direction = parse_direction(action)
         if direction is None:
-            return StepResult(
-                observation=self._observation(f"Invalid move: {MOVE_FORMAT}"),
-                reward=-self.invalid_penalty,
-                info={"invalid_action": True, "success": False},
-            )
+            return invalid_move(self._observation(INVALID_MOVE), self.invalid_penalty)
         on_targets = self.board.boxes_on_targets
         self.board, outcome = self.board.move(direction)
         change = self.board.boxes_on_targets - on_targets

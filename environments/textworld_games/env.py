@@ -59,9 +59,9 @@ except ImportError as error:  # registration.make turns this into a Registration
     ) from error
 
 from agentgym.env import SyncEnv
-from agentgym.types import Observation, StepResult
 from agentgym.environments.textworld_games.generation import TEXTWORLD_LOCK, GameSettings, ensure_game
 from agentgym.environments.textworld_games.text import clean_feedback, parse_command, render
+from agentgym.types import Observation, StepResult
 
 _ROOM_TITLE = re.compile(r"^-= .+ =-$", re.MULTILINE)
 CHANGED_NOTHING = "That command changed nothing: it is not one of the admissible commands here."

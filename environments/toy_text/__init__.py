@@ -1,6 +1,7 @@
 """The toy-text family: Gymnasium's grid worlds as text games, through agentgym's Gymnasium
 bridge. `frozen_lake`, `taxi` and `cliff_walking` each hold one game (rendering, system prompt,
-expert solver); `grid` has the geometry and shortest-path search they share."""
+expert solver); they share the geometry and shortest-path search of the grid games
+(`agentgym.environments.grid`)."""
 
 from agentgym.registration import register as register_env
 

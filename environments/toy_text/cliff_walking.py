@@ -25,10 +25,10 @@ from __future__ import annotations
 import gymnasium
 from gymnasium.envs.toy_text.cliffwalking import CliffWalkingEnv
 
+from agentgym.environments.grid import cells_of, describe, extract_grid, first_move, grid_graph, walks
 from agentgym.gymnasium_bridge import KNOWN_ACTION_NAMES, GymnasiumEnv
 from agentgym.types import Observation
 
-from .grid import char_grid, describe, find, first_move, grid_moves
 from .success import SuccessOnTermination
 
 ACTIONS = KNOWN_ACTION_NAMES["CliffWalking"]
@@ -86,6 +86,6 @@ class CliffWalkingSolver:
         pass
 
     def act(self, observation: Observation) -> str:
-        grid = char_grid(observation.text, "S.CG@")
-        (you,) = find(grid, "@")
-        return first_move(you, find(grid, "G"), grid_moves(grid, "C", ACTIONS)) or "up"
+        grid = extract_grid(observation.text, "S.CG@")
+        (you,) = cells_of(grid, "@")
+        return first_move(walks(grid_graph(grid, "S.G@", ACTIONS), you), cells_of(grid, "G")) or "up"

@@ -36,10 +36,18 @@ import gymnasium
 import numpy as np
 from gymnasium.envs.toy_text.frozen_lake import FrozenLakeEnv, generate_random_map
 
+from agentgym.environments.grid import (
+    DIRECTIONS,
+    Cell,
+    cells_of,
+    describe,
+    extract_grid,
+    first_move,
+    grid_graph,
+    walks,
+)
 from agentgym.gymnasium_bridge import KNOWN_ACTION_NAMES, GymnasiumEnv
 from agentgym.types import Observation
-
-from .grid import DELTAS, Position, char_grid, describe, find, first_move, grid_moves
 
 ACTIONS = KNOWN_ACTION_NAMES["FrozenLake"]
 CELLS = {"S": "the start", "F": "frozen ice", "H": "a hole", "G": "the goal"}
@@ -162,16 +170,16 @@ class FrozenLakeSolver:
         pass
 
     def act(self, observation: Observation) -> str:
-        grid = char_grid(observation.text, "SFHG@")
-        (you,) = find(grid, "@")
+        grid = extract_grid(observation.text, "SFHG@")
+        (you,) = cells_of(grid, "@")
         if _SLIPPERY_HEADER.search(observation.text):
             cleaned = tuple(line.replace("@", "F") for line in grid)  # the @ cell is ice, or the episode would be over
             return ACTIONS[_slippery_policy(cleaned)[you]]
-        return first_move(you, find(grid, "G"), grid_moves(grid, "H", ACTIONS)) or "right"
+        return first_move(walks(grid_graph(grid, "SFG@", ACTIONS), you), cells_of(grid, "G")) or "right"
 
 
 @lru_cache(maxsize=256)
-def _slippery_policy(grid: tuple[str, ...], discount: float = 0.99, sweeps: int = 500) -> dict[Position, int]:
+def _slippery_policy(grid: tuple[str, ...], discount: float = 0.99, sweeps: int = 500) -> dict[Cell, int]:
     """The best action index at every cell of a slippery lake, by value iteration."""
     rows, cols = len(grid), len(grid[0])
     cells = [(r, c) for r in range(rows) for c in range(cols)]
@@ -180,7 +188,7 @@ def _slippery_policy(grid: tuple[str, ...], discount: float = 0.99, sweeps: int 
     for cell in cells:
         for a in range(len(ACTIONS)):
             for slip in ((a - 1) % 4, a, (a + 1) % 4):  # Gymnasium's slip model: the action and its two neighbours
-                dr, dc = DELTAS[ACTIONS[slip]]
+                dr, dc = DIRECTIONS[ACTIONS[slip]]
                 r, c = min(max(cell[0] + dr, 0), rows - 1), min(max(cell[1] + dc, 0), cols - 1)
                 transition[index[cell], a, index[(r, c)]] += 1 / 3
     reward = np.array([1.0 if grid[r][c] == "G" else 0.0 for r, c in cells])

@@ -30,10 +30,10 @@ import re
 import gymnasium
 from gymnasium.envs.toy_text.taxi import TaxiEnv
 
+from agentgym.environments.grid import Cell, breadth_first, describe, first_move, parse_cell
 from agentgym.gymnasium_bridge import KNOWN_ACTION_NAMES, GymnasiumEnv
 from agentgym.types import Observation
 
-from .grid import Position, describe, first_move, parse_position
 from .success import SuccessOnTermination
 
 ACTIONS = KNOWN_ACTION_NAMES["Taxi"]
@@ -105,16 +105,17 @@ class TaxiSolver:
     def act(self, observation: Observation) -> str:
         text = observation.text
         rows = [line for line in text.splitlines() if line.startswith("|")]
-        taxi = parse_position(_TAXI_LINE.search(text).group(1))
+        taxi = parse_cell(_TAXI_LINE.search(text).group(1))
         passenger = _PASSENGER_LINE.search(text).group(1)
         carrying = passenger.startswith("in the taxi")
-        target = parse_position(_DESTINATION_LINE.search(text).group() if carrying else passenger)
+        target = parse_cell(_DESTINATION_LINE.search(text).group() if carrying else passenger)
         if taxi == target:
             return "dropoff" if carrying else "pickup"
-        return first_move(taxi, {target}, lambda cell: _moves(rows, cell)) or "north"  # the map is connected
+        reached = breadth_first([taxi], lambda cell: _moves(rows, cell))
+        return first_move(reached, {target}) or "north"  # the map is connected
 
 
-def _moves(rows: list[str], cell: Position) -> list[tuple[str, Position]]:
+def _moves(rows: list[str], cell: Cell) -> list[tuple[str, Cell]]:
     """The open moves from `cell` on the map `rows` (a cell's character is at column 2c+1, its
     east side at 2c+2: `|` a wall, `:` open)."""
     r, c = cell

@@ -34,8 +34,8 @@ _MARK = re.compile(r"([A-Z]) (green|yellow|gray)")
 
 def score(guess: str, secret: str) -> tuple[str, ...]:
     """The colour of each letter of `guess` against `secret` (equal lengths, lower-case)."""
-    colours = [GREEN if g == s else GRAY for g, s in zip(guess, secret)]
-    unmatched = Counter(s for s, colour in zip(secret, colours) if colour != GREEN)
+    colours = [GREEN if g == s else GRAY for g, s in zip(guess, secret, strict=True)]
+    unmatched = Counter(s for s, colour in zip(secret, colours, strict=True) if colour != GREEN)
     for index, letter in enumerate(guess):
         if colours[index] != GREEN and unmatched[letter] > 0:
             colours[index] = YELLOW
@@ -50,7 +50,7 @@ def pattern_code(colours: Sequence[str]) -> int:
 
 def board_line(number: int, guess: str, colours: Sequence[str]) -> str:
     """One line of the board for the `number`-th guess."""
-    marks = ", ".join(f"{letter.upper()} {colour}" for letter, colour in zip(guess, colours))
+    marks = ", ".join(f"{letter.upper()} {colour}" for letter, colour in zip(guess, colours, strict=True))
     return f"{number}. {guess.upper()} -> {marks}"
 
 

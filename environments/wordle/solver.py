@@ -56,7 +56,7 @@ class WordleSolver:
         consistent = np.ones(len(answers()), dtype=bool)
         if board:
             codes = feedback_codes([guess for guess, _ in board], answers())
-            for row, (_, colours) in zip(codes, board):
+            for row, (_, colours) in zip(codes, board, strict=True):
                 consistent &= row == pattern_code(colours)
         candidates = tuple(int(index) for index in np.flatnonzero(consistent))
         return f"<answer>{answers()[best_guess(candidates)]}</answer>"

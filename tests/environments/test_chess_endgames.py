@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import play, run_python
+from support import replay, run_python
 
 chess = pytest.importorskip("chess", reason="the chess endgames need python-chess: pip install 'agentgym[games]'")
 
@@ -281,11 +281,6 @@ async def test_legal_move_listing_and_the_prompt_follow_the_options():
 # --- determinism, fork, anchor ------------------------------------------------------------
 
 
-async def _replay(env, seed: int, actions: list[str]) -> list:
-    """The first observation of `seed`, then each step's outcome (`support.play`)."""
-    return [(await env.reset(seed=seed)).text, *await play(env, actions)]
-
-
 @pytest.mark.parametrize("opponent", OPPONENTS)
 async def test_same_seed_and_actions_replay_identically(opponent):
     async with agentgym.make("chess-krk-v0", opponent=opponent) as env:
@@ -295,11 +290,11 @@ async def test_same_seed_and_actions_replay_identically(opponent):
             actions += [solver_move(observation), "castle!"]
             observation = (await env.step(actions[-2])).observation
             await env.step(actions[-1])
-        first = await _replay(env, 11, actions)
-        second = await _replay(env, 11, actions)
-        other_seed = (await env.reset(seed=12)).text
+        first = await replay(env, 11, actions)
+        second = await replay(env, 11, actions)
+        other_seed = await env.reset(seed=12)
     assert first == second
-    assert other_seed != first[0]
+    assert other_seed.text != first[0].text
 
 
 @pytest.mark.parametrize("opponent", OPPONENTS)
@@ -317,9 +312,11 @@ async def test_fork_is_independent(opponent):
     original = await env.step(solver_move(observation))
     assert not forked.invalid_action and not original.invalid_action
     assert forked.observation.anchor != original.observation.anchor
-    async with agentgym.make("chess-kqk-v0", opponent=opponent) as replay:  # each went on like a fresh replay
-        assert (await _replay(replay, 5, [*prefix, king_move]))[-1][0] == forked.observation.text
-        assert (await _replay(replay, 5, [*prefix, solver_move(observation)]))[-1][0] == original.observation.text
+    async with agentgym.make("chess-kqk-v0", opponent=opponent) as fresh:  # each went on like a fresh replay
+        _, steps = await replay(fresh, 5, [*prefix, king_move])
+        assert steps[-1][0] == forked.observation.text
+        _, steps = await replay(fresh, 5, [*prefix, solver_move(observation)])
+        assert steps[-1][0] == original.observation.text
     await fork.close()
     assert not (await env.step(solver_move(original.observation))).invalid_action  # the original still plays
     await env.close()

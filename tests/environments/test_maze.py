@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support import play, replay
 
 import agentgym
 from agentgym.agents import RandomAgent, play_episode
@@ -14,6 +15,7 @@ from agentgym.environments.grid import (
     OPPOSITE,
     cells_of,
     extract_grid,
+    grid_graph,
     move_graph,
     step,
     walks,
@@ -24,21 +26,9 @@ MOVES = ["up", "down", "left", "right"]
 EXPERTS = {"maze-v0": MazeSolver, "maze-partial-v0": MazeExplorer}
 
 
-async def play(env, actions: list[str]) -> list[tuple]:
-    """Step through `actions` (stopping when the episode ends): each step's observable outcome."""
-    steps = []
-    for action in actions:
-        result = await env.step(action)
-        steps.append((result.observation.text, result.observation.anchor, result.reward, result.terminated, result.truncated))
-        if result.done:
-            break
-    return steps
-
-
 def shortest_distance(grid: str) -> int:
     rows = extract_grid(grid, SYMBOLS)
-    graph = move_graph(set(cells_of(rows, "_PG")))
-    return walks(graph, cells_of(rows, "P")[0])[cells_of(rows, "G")[0]].distance
+    return walks(grid_graph(rows, "_PG"), cells_of(rows, "P")[0])[cells_of(rows, "G")[0]].distance
 
 
 def player_surroundings(grid: str) -> tuple[list[str], list[str]]:
@@ -165,11 +155,7 @@ async def test_the_move_grammar(text, move):
 @pytest.mark.parametrize("env_id", list(EXPERTS))
 async def test_same_seed_and_actions_give_identical_episodes(env_id):
     actions = ["left", "up", "right", "oops", "down", "down", "left", "right", "up"]
-    runs = []
-    for _ in range(2):
-        env = agentgym.make(env_id)
-        first = await env.reset(seed=8)
-        runs.append((first, await play(env, actions)))
+    runs = [await replay(agentgym.make(env_id), 8, actions) for _ in range(2)]
     assert runs[0] == runs[1]
 
 
@@ -181,10 +167,8 @@ async def test_fork_is_independent():
     original = await play(env, ["up", "up", "right", "down"])
     forked = await play(branch, ["down", "down", "left", "up"])
     assert original != forked
-    replay = agentgym.make("maze-v0")
-    await replay.reset(seed=6)
-    await replay.step("left")
-    assert await play(replay, ["up", "up", "right", "down"]) == original
+    _, steps = await replay(agentgym.make("maze-v0"), 6, ["left", "up", "up", "right", "down"])
+    assert steps[1:] == original  # the branch did not touch env
 
 
 async def test_the_anchor_is_the_true_state_even_where_the_partial_view_is_ambiguous():

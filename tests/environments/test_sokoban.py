@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from support import play, replay
 
 import agentgym
 from agentgym.agents import EpisodeReport, RandomAgent, play_episode, play_from
@@ -25,17 +26,6 @@ TWO_BOXES = """
 #__XO_#
 #######
 """
-
-
-async def play(env, actions: list[str]) -> list[tuple]:
-    """Step through `actions` (stopping when the episode ends): each step's observable outcome."""
-    steps = []
-    for action in actions:
-        result = await env.step(action)
-        steps.append((result.observation.text, result.observation.anchor, result.reward, result.terminated, result.truncated))
-        if result.done:
-            break
-    return steps
 
 
 # --- the expert and the baseline -----------------------------------------------------------
@@ -250,11 +240,7 @@ async def test_the_move_grammar(text, move):
 
 async def test_same_seed_and_actions_give_identical_episodes_and_seeds_differ():
     actions = ["left", "up", "right", "down", "down", "left", "oops", "right"]
-    runs = []
-    for _ in range(2):
-        env = agentgym.make("sokoban-v0")
-        first = await env.reset(seed=11)
-        runs.append((first, await play(env, actions)))
+    runs = [await replay(agentgym.make("sokoban-v0"), 11, actions) for _ in range(2)]
     assert runs[0] == runs[1]
     boards = set()
     for seed in range(10):
@@ -270,10 +256,8 @@ async def test_fork_is_independent():
     original = await play(env, ["up", "up", "right"])
     forked = await play(branch, ["down", "down", "left"])
     assert original != forked
-    replay = agentgym.make("sokoban-v0", max_turns=None)
-    await replay.reset(seed=4)
-    await replay.step("left")
-    assert await play(replay, ["up", "up", "right"]) == original  # the branch did not touch env
+    _, steps = await replay(agentgym.make("sokoban-v0", max_turns=None), 4, ["left", "up", "up", "right"])
+    assert steps[1:] == original  # the branch did not touch env
 
 
 async def test_the_anchor_is_the_board_whatever_the_history():

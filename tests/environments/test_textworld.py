@@ -16,7 +16,6 @@ import sys
 import pytest
 
 import agentgym
-from agentgym.errors import RegistrationError
 from agentgym.environments.textworld_games.solver import TextWorldSolver, best_command
 from agentgym.environments.textworld_games.text import (
     ADMISSIBLE_HEADER,
@@ -26,6 +25,7 @@ from agentgym.environments.textworld_games.text import (
     read_goal,
     render,
 )
+from agentgym.errors import RegistrationError
 from agentgym.types import Observation
 
 SEEDS = range(100)

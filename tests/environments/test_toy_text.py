@@ -9,12 +9,13 @@ import json
 
 import pytest
 from gymnasium.utils.env_checker import check_env
+from support import play
 
 import agentgym
 from agentgym.agents import RandomAgent
+from agentgym.environments.grid import cells_of, first_move, grid_graph, parse_cell, walks
 from agentgym.environments.toy_text import cliff_walking, frozen_lake, taxi
 from agentgym.environments.toy_text.frozen_lake import FrozenLakeSolver, RandomMapFrozenLake
-from agentgym.environments.toy_text.grid import find, first_move, grid_moves, parse_position
 
 SEEDS = range(100)
 GAMES = {
@@ -27,18 +28,6 @@ GAMES = {
 DETERMINISTIC = ["frozenlake-v0", "frozenlake-8x8-v0", "taxi-v0", "cliffwalking-v0"]
 # a fixed 4x4 lake for the tests that need to know where the holes are
 LAKE = ["SFFF", "FHFH", "FFFH", "HFFG"]
-
-
-async def trace(env, actions):
-    """(text, anchor, reward, terminated, truncated) of each step, stopping when the episode ends."""
-    steps = []
-    for action in actions:
-        result = await env.step(action)
-        observation = result.observation
-        steps.append((observation.text, observation.anchor, result.reward, result.terminated, result.truncated))
-        if result.done:
-            break
-    return steps
 
 
 @pytest.fixture
@@ -99,7 +88,7 @@ async def test_same_seed_and_actions_give_the_same_episode(make, env_id):
     moves = [actions[i % len(actions)] for i in (0, 1, 1, 2, 3, 0, 2, 2, 1, 3, 0, 1)]
     first, second = await make(env_id, seed=7), await make(env_id, seed=7)
     assert first.first == second.first
-    assert await trace(first, moves) == await trace(second, moves)
+    assert await play(first, moves) == await play(second, moves)
 
 
 @pytest.mark.parametrize("env_id", ["frozenlake-v0", "taxi-v0"])
@@ -115,9 +104,9 @@ async def test_a_fork_continues_independently(make, env_id):
     await env.step(actions[1])
     fork, twin = await env.fork(), await env.fork()
     moves = [actions[i % len(actions)] for i in (2, 1, 2, 1, 0, 3, 2)]
-    forked = await trace(fork, moves)
-    assert await trace(env, moves) == forked  # the fork's moves did not move the original
-    assert await trace(twin, moves) == forked  # nor did the original's move the other fork
+    forked = await play(fork, moves)
+    assert await play(env, moves) == forked  # the fork's moves did not move the original
+    assert await play(twin, moves) == forked  # nor did the original's move the other fork
     assert len({anchor for _, anchor, *_ in forked}) > 1  # the moves did change the state
 
 
@@ -152,7 +141,7 @@ def _lake_anchor(rows, position):
 async def test_frozen_lake_anchor_is_map_and_position(make):
     env = await make("frozenlake-v0", options={"map": LAKE})
     assert env.first.anchor == _lake_anchor(LAKE, 0)
-    there_and_back = await trace(env, ["right", "left"])
+    there_and_back = await play(env, ["right", "left"])
     assert there_and_back[-1][1] == env.first.anchor  # another history, the same state
     assert there_and_back[0][1] == _lake_anchor(LAKE, 1)
     other = ["SFFF", "FFFH", "FFFH", "HFFG"]
@@ -167,10 +156,10 @@ async def test_taxi_anchor_is_the_encoded_state(make):
     env = await make("taxi-v0", seed=0)
     game = env.unwrapped.gym_env.unwrapped
     row, col, passenger, destination = game.decode(int(env.first.anchor))
-    assert parse_position(env.first.text.split("Taxi: ")[1]) == (row, col)
+    assert parse_cell(env.first.text.split("Taxi: ")[1]) == (row, col)
     assert f"waiting at {taxi.STOPS[passenger]}" in env.first.text
     assert f"Destination: {taxi.STOPS[destination]}" in env.first.text
-    steps = await trace(env, ["north", "south"])  # row 3, column 0 has room above and below
+    steps = await play(env, ["north", "south"])  # row 3, column 0 has room above and below
     assert (row, col) == (3, 0) and steps[0][1] != env.first.anchor and steps[1][1] == env.first.anchor
     illegal = await env.step("pickup")  # the passenger is elsewhere: -10, the state stays
     assert illegal.reward == -10 and illegal.observation.anchor == env.first.anchor
@@ -182,7 +171,7 @@ async def test_cliff_anchor_is_the_position_and_the_cliff_sends_you_back(make):
     fall = await env.step("right")
     assert fall.reward == -100 and not fall.done and fall.observation.anchor == "36"
     assert fall.observation.text == env.first.text  # back on the start, as shown
-    steps = await trace(env, ["up", "right"])
+    steps = await play(env, ["up", "right"])
     assert [anchor for _, anchor, *_ in steps] == ["24", "25"]
 
 
@@ -202,8 +191,8 @@ async def test_frozen_lake_text_shows_the_map_the_agent_and_the_cell_under_it(ma
 
 async def test_frozen_lake_goal_is_a_success(make):
     env = await make("frozenlake-v0", options={"map": LAKE})
-    steps = await trace(env, ["down", "down", "right", "right", "down", "right"])
-    result_text, _, reward, terminated, _ = steps[-1]
+    steps = await play(env, ["down", "down", "right", "right", "down", "right"])
+    result_text, _, reward, terminated, *_ = steps[-1]
     assert reward == 1 and terminated and "on G (the goal): you made it!" in result_text
     assert result_text.splitlines()[4] == "HFF@"
 
@@ -266,7 +255,7 @@ def test_random_map_lake_passes_gymnasiums_checker_and_checks_its_options():
 
 def test_shortest_path_search_avoids_blocked_cells():
     grid = ["@.C", ".CG", "..."]
-    moves = grid_moves(grid, "C", ["up", "right", "down", "left"])
-    assert first_move(find(grid, "@")[0], find(grid, "G"), moves) == "down"  # around the cliff
-    assert first_move((0, 0), [(0, 0)], moves) is None
-    assert first_move((0, 0), [(5, 5)], moves) is None
+    reached = walks(grid_graph(grid, "@.G", ["up", "right", "down", "left"]), cells_of(grid, "@")[0])
+    assert first_move(reached, cells_of(grid, "G")) == "down"  # around the cliff
+    assert first_move(reached, [(0, 0)]) is None
+    assert first_move(reached, [(5, 5)]) is None
