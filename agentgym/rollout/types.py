@@ -1,0 +1,111 @@
+"""What a rollout produces: tasks, turns, trajectories and groups.
+
+A `Turn` keeps exactly the token ids the policy saw and produced and the log-probabilities of
+the produced ones (token-in/token-out): the trainer never re-tokenizes text. Only
+`response_ids` are the model's own tokens; everything in `prompt_ids` (system prompt,
+observations, chat-template tokens) is environment or template text and never enters a policy
+loss.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Task(BaseModel):
+    """One task: an environment, a seed and reset options. The G episodes of a group share it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env_id: str
+    seed: int | None = None
+    options: dict[str, Any] | None = None
+    env_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class Turn(BaseModel):
+    """One policy turn and the environment's answer to it.
+
+    Fields:
+        prompt_ids: the whole prompt the policy was given (chat template applied).
+        response_ids / response_logprobs: the sampled tokens and their log-probabilities
+            (see `SamplingParams` for the distribution), same length.
+        anchor: the anchor of the state the action was taken in (the observation shown in this
+            turn's prompt), for GiGPO's step groups.
+        reward, invalid: what the environment answered to this turn's action.
+        env_latency_s: seconds spent in `env.step`.
+        policy_version: the version of the weights that sampled the response.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    prompt_ids: list[int]
+    response_ids: list[int]
+    response_logprobs: list[float]
+    response_text: str
+    finish_reason: Literal["stop", "length"]
+    observation: str
+    anchor: str
+    reward: float = 0.0
+    invalid: bool = False
+    env_latency_s: float = 0.0
+    policy_version: int = 0
+
+
+Truncation = Literal["time_limit", "context_overflow", "max_turns"]
+
+
+class Trajectory(BaseModel):
+    """One episode.
+
+    `status` is "failed" when the environment or its server failed (`failure` says why): such
+    an episode is counted and reported, never trained on. A completed episode ended by
+    termination, by the environment's time limit, by the rollout's own `max_turns`, or because
+    the next prompt would not fit the context (`truncation` says which).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    episode_id: str
+    group_id: str
+    task: Task
+    turns: list[Turn] = Field(default_factory=list)
+    status: Literal["completed", "failed"] = "completed"
+    failure: str | None = None
+    terminated: bool = False
+    truncated: bool = False
+    truncation: Truncation | None = None
+    success: bool = False
+    parent_episode_id: str | None = Field(default=None, description="for a branch: the episode it was forked from")
+    branch_turn: int | None = Field(default=None, description="for a branch: turns played before the fork")
+
+    @property
+    def total_reward(self) -> float:
+        return sum(turn.reward for turn in self.turns)
+
+    @property
+    def policy_versions(self) -> tuple[int, int]:
+        """The oldest and newest policy version that sampled this episode's turns."""
+        versions = [turn.policy_version for turn in self.turns] or [0]
+        return min(versions), max(versions)
+
+
+class Group(BaseModel):
+    """The G episodes of one task (a GRPO / GiGPO group)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group_id: str
+    task: Task
+    trajectories: list[Trajectory]
+
+    @property
+    def completed(self) -> list[Trajectory]:
+        return [t for t in self.trajectories if t.status == "completed"]
+
+    @property
+    def failed(self) -> list[Trajectory]:
+        return [t for t in self.trajectories if t.status == "failed"]
