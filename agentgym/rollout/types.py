@@ -32,11 +32,17 @@ class Turn(BaseModel):
         prompt_ids: the whole prompt the policy was given (chat template applied).
         response_ids / response_logprobs: the sampled tokens and their log-probabilities
             (see `SamplingParams` for the distribution), same length.
+        response_text: the response decoded (special tokens skipped): the action sent to `env.step`.
+        finish_reason: "stop" (an end token, kept as the last response id) or "length" (the
+            rollout's `max_response_tokens` was reached).
+        observation: the text of the observation this turn answered (shown last in the prompt).
         anchor: the anchor of the state the action was taken in (the observation shown in this
             turn's prompt), for GiGPO's step groups.
         reward, invalid: what the environment answered to this turn's action.
-        env_latency_s: seconds spent in `env.step`.
-        policy_version: the version of the weights that sampled the response.
+        env_latency_s: wall-clock seconds the rollout waited for `env.step` (for a remote
+            environment, the network round trip included).
+        policy_version: `policy.version` when the response was requested: the version of the
+            weights that sampled it (a lower bound, should new weights arrive while it waits).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -61,10 +67,16 @@ Truncation = Literal["time_limit", "context_overflow", "max_turns"]
 class Trajectory(BaseModel):
     """One episode.
 
-    `status` is "failed" when the environment or its server failed (`failure` says why): such
-    an episode is counted and reported, never trained on. A completed episode ended by
-    termination, by the environment's time limit, by the rollout's own `max_turns`, or because
-    the next prompt would not fit the context (`truncation` says which).
+    `status` is "failed" when the environment or its server failed (`failure` says why, as
+    `"<kind>: <detail>"`, kind one of env_error, env_timeout, connection_lost, server_busy,
+    session_failed, remote_error, not_forkable, env_contract): such an episode is counted and
+    reported, never trained on; its `turns` are the ones played before the failure. A completed
+    episode ended by termination, by the environment's time limit, by the rollout's own
+    `max_turns`, or because the next prompt would not fit the context (`truncation` says which:
+    "time_limit", "max_turns", "context_overflow").
+
+    A branch (see `agentgym.rollout.groups`) starts with copies of its prefix episode's
+    `branch_turn` turns, the same in every branch of its group, then its own.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -94,7 +106,9 @@ class Trajectory(BaseModel):
 
 
 class Group(BaseModel):
-    """The G episodes of one task (a GRPO / GiGPO group)."""
+    """The G episodes of one task (a GRPO / GiGPO group): `completed` ones to train on, and
+    `failed` ones kept for accounting. Every trajectory's `group_id` and `task` are the group's
+    (a task without a seed got one drawn for its group, recorded here)."""
 
     model_config = ConfigDict(extra="forbid")
 
