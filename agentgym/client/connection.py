@@ -19,6 +19,7 @@ import aiohttp
 
 from agentgym.errors import ConnectionLost
 from agentgym.server.protocol import IMAGE_HEADER
+from agentgym.timeouts import with_timeout
 
 logger = logging.getLogger("agentgym.client")
 
@@ -66,7 +67,7 @@ class Connection:
         self._sent_on[request_id] = socket
         try:
             await socket.send_str(json.dumps({**payload, "id": request_id}))
-            return await asyncio.wait_for(asyncio.shield(future), self.request_timeout_s)
+            return await with_timeout(future, self.request_timeout_s)
         except ConnectionLost:  # the reader failed the request: its reason is the right message
             raise
         except (ConnectionError, aiohttp.ClientError, RuntimeError) as error:
@@ -119,7 +120,9 @@ class Connection:
                     request_id, index = IMAGE_HEADER.unpack_from(message.data)
                     self._images.setdefault(request_id, {})[index] = message.data[IMAGE_HEADER.size :]
                 elif message.type == aiohttp.WSMsgType.TEXT:
-                    self._deliver(json.loads(message.data))
+                    answers = json.loads(message.data)  # one answer, or several as an array
+                    for answer in answers if isinstance(answers, list) else (answers,):
+                        self._deliver(answer)
         except Exception as error:  # a broken frame or socket: every waiter learns of it below
             logger.warning("WebSocket to %s failed: %s", self.base_url, error)
         finally:

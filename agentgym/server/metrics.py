@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -21,11 +23,15 @@ class ServerMetrics:
         self.errors = Counter("agentgym_errors", "Error answers by error type", ["type"], registry=self.registry)
         self.replays = Counter("agentgym_replayed_answers", "Retried operations answered from the stored result", registry=self.registry)
         self.reaped = Counter("agentgym_reaped_sessions", "Sessions closed for idling past the TTL", registry=self.registry)
+        self._step_children: dict[str, tuple[Any, Any]] = {}
         self.failed_sessions = Counter("agentgym_failed_sessions", "Sessions marked failed", registry=self.registry)
 
     def observe_step(self, env_id: str, seconds: float) -> None:
-        self.steps.labels(env_id).inc()
-        self.step_latency.labels(env_id).observe(seconds)
+        children = self._step_children.get(env_id)
+        if children is None:  # `labels()` looks the child up each call: keep them per env id
+            children = self._step_children[env_id] = (self.steps.labels(env_id), self.step_latency.labels(env_id))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

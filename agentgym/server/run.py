@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -55,6 +56,15 @@ async def serve_until_stopped(
 
 
 def serve(env_ids: list[str], *, log_format: str = "json", **options: object) -> None:
-    """Blocking entry point of `agentgym serve`; see `serve_until_stopped` for the options."""
+    """Blocking entry point of `agentgym serve`; see `serve_until_stopped` for the options.
+
+    It owns the process, so it also tunes the garbage collector for a server holding thousands
+    of sessions: the objects of start-up are frozen out of collection, and the young
+    generation is collected less often (at 4,096 sessions the default thresholds made
+    collection the largest cost per step; see benchmarks/server/README.md).
+    """
     configure_logging(log_format)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     asyncio.run(serve_until_stopped(env_ids, **options))  # type: ignore[arg-type]

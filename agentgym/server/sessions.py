@@ -34,6 +34,7 @@ from agentgym.server.protocol import (
     StepRequest,
     StepResponse,
 )
+from agentgym.timeouts import with_timeout
 
 logger = logging.getLogger("agentgym.server")
 
@@ -251,44 +252,62 @@ class SessionManager:
         if session.state == "failed":
             raise ServiceError(409, "session_failed", f"the session failed earlier ({session.failure}); close it and create a new one")
 
-    @asynccontextmanager
-    async def _operation(self, session: Session) -> AsyncIterator[Session]:
-        """Run one operation on `session`: in order, counted as in flight, refused when shutting down."""
+    def _begin(self) -> None:
+        """Count an operation as in flight; refused while shutting down."""
         if not self.accepting:
             raise ServiceError(503, "shutting_down", "the server is shutting down; retry on another server", {"Retry-After": "1"})
         self._in_flight += 1
         self._drained.clear()
+
+    def _end(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._drained.set()
+
+    @asynccontextmanager
+    async def _operation(self, session: Session) -> AsyncIterator[Session]:
+        """Run one operation on `session`: in order, counted as in flight, refused when shutting down."""
+        self._begin()
         try:
             async with session.lock:
                 yield session
                 session.last_used = time.monotonic()
         finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._drained.set()
+            self._end()
 
     async def _numbered(
         self, session_id: str, seq: int | None, key: tuple[Any, ...], apply: Callable[[Session, int], Awaitable[T]]
     ) -> T:
-        async with self._operation(self.get(session_id)) as session:
-            if seq is not None and seq == session.last_seq and session.last_answer is not None:
-                if key != session.last_key:
-                    raise ServiceError(409, "seq_conflict", f"seq {seq} was already used by a different request")
-                self.metrics.replays.inc()
-                return session.last_answer  # type: ignore[return-value]
-            self._check_not_failed(session)
-            expected = session.last_seq + 1
-            if seq is not None and seq != expected:
-                raise ServiceError(409, "seq_out_of_order", f"got seq {seq}, expected {expected} (the last applied is {session.last_seq})")
-            answer = await apply(session, expected)
-            session.last_seq, session.last_key, session.last_answer = expected, key, answer  # type: ignore[assignment]
-            return answer
+        # `_operation` written out: this is the hot path of every reset and step
+        session = self.get(session_id)
+        self._begin()
+        try:
+            async with session.lock:
+                try:
+                    if seq is not None and seq == session.last_seq and session.last_answer is not None:
+                        if key != session.last_key:
+                            raise ServiceError(409, "seq_conflict", f"seq {seq} was already used by a different request")
+                        self.metrics.replays.inc()
+                        return session.last_answer  # type: ignore[return-value]
+                    self._check_not_failed(session)
+                    expected = session.last_seq + 1
+                    if seq is not None and seq != expected:
+                        raise ServiceError(
+                            409, "seq_out_of_order", f"got seq {seq}, expected {expected} (the last applied is {session.last_seq})"
+                        )
+                    answer = await apply(session, expected)
+                    session.last_seq, session.last_key, session.last_answer = expected, key, answer  # type: ignore[assignment]
+                    return answer
+                finally:
+                    session.last_used = time.monotonic()
+        finally:
+            self._end()
 
     async def _call_env(self, session: Session, call: Awaitable[T], what: str, fail_session: bool = True) -> T:
         """Await one environment call with the step timeout; failures become typed errors, and
         (unless `fail_session` is False) mark the session failed."""
         try:
-            return await asyncio.wait_for(call, self.limits.step_timeout_s)
+            return await with_timeout(call, self.limits.step_timeout_s)
         except asyncio.TimeoutError:
             self._fail(session, f"{what} took longer than {self.limits.step_timeout_s} s")
             raise ServiceError(504, "step_timeout", f"{what} took longer than the step timeout of {self.limits.step_timeout_s} s; the session is failed") from None

@@ -120,6 +120,7 @@ class RawSocket:
     def __init__(self, http: aiohttp.ClientSession, socket: aiohttp.ClientWebSocketResponse):
         self.http, self.socket = http, socket
         self._ids = iter(range(1, 1 << 62))
+        self._unread: list[dict[str, Any]] = []  # answers that arrived batched in one frame
 
     @classmethod
     async def open(cls, url: str) -> RawSocket:
@@ -132,8 +133,10 @@ class RawSocket:
         return request_id
 
     async def receive(self) -> tuple[dict[str, Any], dict[int, list[bytes]]]:
-        """The next answer frame, and the image frames that came before it (by request id)."""
+        """The next answer, and the image frames that came before it (by request id)."""
         images: dict[int, list[bytes]] = {}
+        if self._unread:
+            return self._unread.pop(0), images
         while True:
             message = await asyncio.wait_for(self.socket.receive(), 30)
             if message.type == aiohttp.WSMsgType.BINARY:
@@ -141,7 +144,11 @@ class RawSocket:
                 assert index == len(images.setdefault(request_id, []))
                 images[request_id].append(message.data[IMAGE_HEADER.size :])
             elif message.type == aiohttp.WSMsgType.TEXT:
-                return json.loads(message.data), images
+                answers = json.loads(message.data)
+                if isinstance(answers, list):  # several answers in one frame
+                    self._unread.extend(answers[1:])
+                    return answers[0], images
+                return answers, images
             else:
                 raise ConnectionError(f"the socket closed: {message}")
 
