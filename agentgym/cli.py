@@ -473,6 +473,135 @@ def cmd_demo(args: argparse.Namespace, ui: UI) -> int:
     return asyncio.run(run_demo(args.episodes, ui.out))
 
 
+# --- eval, rollout, serve-policy -----------------------------------------------------------
+
+
+def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policy", required=True, metavar="SPEC", help="hf:PATH_OR_NAME, openai:URL or vllm:MODEL")
+    parser.add_argument("--model", help="for openai:URL: the model name the server serves")
+    parser.add_argument("--tokenizer", help="tokenizer name or path (default: the model's)")
+
+
+def _add_rollout_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", required=True, metavar="ID_OR_URL", help="a registered id, or ws://host:port/ID for a served one")
+    _add_policy_arguments(parser)
+    parser.add_argument("--concurrency", type=_positive_int, default=16, help="episodes in flight (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="the first task's seed; task i uses seed + i (default: %(default)s)")
+    parser.add_argument("--max-turns", type=_positive_int, default=None, metavar="N", help="policy turns per episode at most")
+    parser.add_argument("--max-tokens", type=_positive_int, default=256, metavar="N", help="tokens per response at most (default: %(default)s)")
+    parser.add_argument("--max-context", type=_positive_int, default=None, metavar="N", help="prompt + response tokens at most; beyond it the episode ends truncated (context_overflow)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, 0 for greedy (default: %(default)s)")
+    parser.add_argument("--history", type=int, default=None, metavar="K", help="show only the last K turns in each prompt (default: all)")
+
+
+def _run_rollout_command(args: argparse.Namespace, ui: UI, *, tasks: int, group_size: int) -> int:
+    from agentgym.policies.base import SamplingParams
+    from agentgym.rollout.episode import EpisodeLimits
+    from agentgym.rollout.run import load_policy, run_rollout, save, summary_rows
+
+    try:
+        policy = load_policy(args.policy, model=args.model, tokenizer=args.tokenizer)
+        limits = EpisodeLimits(max_turns=args.max_turns, max_response_tokens=args.max_tokens, max_context_tokens=args.max_context)
+        sampling = SamplingParams(temperature=args.temperature)
+    except (ValueError, OSError, ImportError) as error:
+        ui.error(str(error))
+        return EXIT_USAGE
+    summary = asyncio.run(
+        run_rollout(
+            args.env, policy, tasks=tasks, group_size=group_size, concurrency=args.concurrency, seed=args.seed,
+            limits=limits, sampling=sampling, history=args.history, console=ui.err,
+        )
+    )
+    table = Table(title=f"{args.env} with {args.policy}", box=box.SIMPLE)
+    table.add_column("")
+    table.add_column("", justify="right")
+    for label, value in summary_rows(summary):
+        table.add_row(label, str(value))
+    ui.out.print(table)
+    if args.out:
+        ui.out.print(f"trajectories written to {save(summary, args.out)}")
+    return EXIT_OK
+
+
+def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate a policy on an environment: success rate, mean reward and turns",
+        description="Play --episodes episodes (seeds --seed, --seed+1, ...) of an environment with a "
+        "policy, --concurrency at a time, and print the success rate, mean reward and mean turns "
+        "over completed episodes; environment faults are counted apart, never scored.",
+        epilog="examples:\n  agentgym eval --env sokoban-v0 --policy hf:Qwen/Qwen2.5-0.5B-Instruct --episodes 64\n"
+        "  agentgym eval --env ws://127.0.0.1:8000/wordle-v0 --policy openai:http://127.0.0.1:8001 --model qwen --episodes 100",
+        formatter_class=_HelpFormatter,
+    )
+    _add_rollout_arguments(parser)
+    parser.add_argument("--episodes", type=_positive_int, default=32, help="episodes to play (default: %(default)s)")
+    parser.add_argument("--out", help="also save the trajectories (.parquet, or .jsonl)")
+    parser.set_defaults(handler=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace, ui: UI) -> int:
+    return _run_rollout_command(args, ui, tasks=args.episodes, group_size=1)
+
+
+def _add_rollout_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "rollout",
+        help="play groups of episodes with a policy and write the trajectories",
+        description="Play --tasks tasks, --group-size episodes each (a GRPO/GiGPO group shares its "
+        "seed), and write every trajectory with its exact token ids and log-probabilities: "
+        "Parquet, one row per turn (loadable with datasets), or JSON Lines for reading.",
+        epilog="examples:\n  agentgym rollout --env sokoban-v0 --policy hf:./my-model --tasks 16 --group-size 8 --out runs/sokoban.parquet",
+        formatter_class=_HelpFormatter,
+    )
+    _add_rollout_arguments(parser)
+    parser.add_argument("--tasks", type=_positive_int, default=8, help="tasks (seeds) to play (default: %(default)s)")
+    parser.add_argument("--group-size", type=_positive_int, default=8, help="episodes per task (default: %(default)s)")
+    parser.add_argument("--out", required=True, help="where to write the trajectories (.parquet, or .jsonl)")
+    parser.set_defaults(handler=cmd_rollout)
+
+
+def cmd_rollout(args: argparse.Namespace, ui: UI) -> int:
+    return _run_rollout_command(args, ui, tasks=args.tasks, group_size=args.group_size)
+
+
+def _add_serve_policy_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve-policy",
+        help="serve a policy through an OpenAI-compatible /v1/completions endpoint",
+        description="Serve a policy (e.g. a Hugging Face model on this machine's CPU or GPU) at "
+        "/v1/completions with token ids and log-probabilities, so rollout workers elsewhere can "
+        "use it with --policy openai:URL.",
+        epilog="examples:\n  agentgym serve-policy --policy hf:./my-model --port 8001 --model-name my-model",
+        formatter_class=_HelpFormatter,
+    )
+    _add_policy_arguments(parser)
+    parser.add_argument("--model-name", default="default", help="the name clients use in requests (default: %(default)s)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8001, help="port to bind (default: %(default)s)")
+    parser.set_defaults(handler=cmd_serve_policy)
+
+
+def cmd_serve_policy(args: argparse.Namespace, ui: UI) -> int:
+    from aiohttp import web
+
+    from agentgym.policies.openai_server import create_completions_app
+    from agentgym.rollout.run import load_policy
+
+    try:
+        policy = load_policy(args.policy, model=args.model, tokenizer=args.tokenizer)
+    except (ValueError, OSError, ImportError) as error:
+        ui.error(str(error))
+        return EXIT_USAGE
+    web.run_app(
+        create_completions_app(policy, args.model_name),
+        host=args.host,
+        port=args.port,
+        print=lambda _: print(f"agentgym serve-policy: {args.model_name} on http://{args.host}:{args.port}/v1", flush=True),
+    )
+    return EXIT_OK
+
+
 # --- version --------------------------------------------------------------------------------
 
 
@@ -503,6 +632,9 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_info_parser,
     _add_play_parser,
     _add_serve_parser,
+    _add_eval_parser,
+    _add_rollout_parser,
+    _add_serve_policy_parser,
     _add_demo_parser,
     _add_version_parser,
 ]
