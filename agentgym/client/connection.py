@@ -43,7 +43,6 @@ class Connection:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[tuple[int, dict[str, Any], list[bytes]]]] = {}
         self._sent_on: dict[int, aiohttp.ClientWebSocketResponse] = {}  # request id -> its socket
-        self._outgoing: list[tuple[int, str]] = []  # (request id, request) waiting for `_flush`
         self._images: dict[int, dict[int, bytes]] = {}
         self._http: aiohttp.ClientSession | None = None
         self._socket: aiohttp.ClientWebSocketResponse | None = None
@@ -67,32 +66,18 @@ class Connection:
         self._pending[request_id] = future
         self._sent_on[request_id] = socket
         try:
-            self._queue(socket, request_id, json.dumps({**payload, "id": request_id}))
+            await socket.send_str(json.dumps({**payload, "id": request_id}))
             return await with_timeout(future, self.request_timeout_s)
+        except ConnectionLost:  # the reader failed the request: its reason is the right message
+            raise
+        except (ConnectionError, aiohttp.ClientError, RuntimeError) as error:
+            raise ConnectionLost(f"sending to {self.base_url} failed: {error}") from error
         except asyncio.TimeoutError:
             raise ConnectionLost(f"no answer from {self.base_url} within {self.request_timeout_s} s") from None
         finally:
             self._pending.pop(request_id, None)
             self._sent_on.pop(request_id, None)
             self._images.pop(request_id, None)
-
-    def _queue(self, socket: aiohttp.ClientWebSocketResponse, request_id: int, request: str) -> None:
-        """Send `request` soon: the requests queued in one event-loop iteration leave together,
-        as one text frame holding a JSON array (a frame and a system call per request saved)."""
-        self._outgoing.append((request_id, request))
-        if len(self._outgoing) == 1:
-            asyncio.get_running_loop().create_task(self._flush(socket))
-
-    async def _flush(self, socket: aiohttp.ClientWebSocketResponse) -> None:
-        batch, self._outgoing = self._outgoing, []
-        text = batch[0][1] if len(batch) == 1 else f"[{','.join(request for _, request in batch)}]"
-        try:
-            await socket.send_str(text)
-        except (ConnectionError, aiohttp.ClientError, RuntimeError) as error:
-            for request_id, _ in batch:  # their callers see the loss and may retry
-                future = self._pending.get(request_id)
-                if future is not None and not future.done():
-                    future.set_exception(ConnectionLost(f"sending to {self.base_url} failed: {error}"))
 
     async def close(self) -> None:
         self.closed = True

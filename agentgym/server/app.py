@@ -217,10 +217,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     try:
         async for message in socket:
             if message.type == WSMsgType.TEXT:
-                for raw in _requests_of(message.data):
-                    task = asyncio.create_task(_answer(request.app, outbox, raw))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
+                task = asyncio.create_task(_answer(request.app, outbox, message.data))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
             elif message.type == WSMsgType.BINARY:
                 error = ServiceError(400, "binary_request", "requests are JSON text frames; binary frames only carry images to the client")
                 await outbox.send(None, 400, error.body().model_dump_json(), [])
@@ -229,27 +228,12 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     return socket
 
 
-def _requests_of(frame: str) -> list[str | dict[str, Any]]:
-    """The requests in one text frame: the frame itself, or each element of a JSON array (the
-    client sends the requests of one event-loop iteration together)."""
-    if not frame.lstrip().startswith("["):
-        return [frame]
-    try:
-        requests = json.loads(frame)
-    except ValueError:
-        return [frame]  # answered as invalid JSON
-    return requests if requests else [frame]
-
-
-async def _answer(app: web.Application, outbox: _Outbox, raw: str | dict[str, Any]) -> None:
+async def _answer(app: web.Application, outbox: _Outbox, raw: str) -> None:
     request_id: int | None = None
     images: list[bytes] = []
     try:
         try:
-            if isinstance(raw, str):
-                operation = _ws_request_adapter.validate_json(raw)
-            else:
-                operation = _ws_request_adapter.validate_python(raw)
+            operation = _ws_request_adapter.validate_json(raw)
         except ValidationError as error:
             request_id = _peek_id(raw)  # answer even a rejected request under its id, if it has one
             raise _validation_error(error) from None
@@ -286,12 +270,10 @@ async def _run(manager: SessionManager, operation: Any) -> tuple[int, BaseModel]
     return 200, manager.describe(operation.env_id) if operation.env_id else manager.describe_all()
 
 
-def _peek_id(raw: str | Any) -> int | None:
-    """The request id of a request (a frame's text, or an element of a batch), when it has a
-    usable one, so even a rejected request is answered under its id."""
+def _peek_id(raw: str) -> int | None:
+    """The request id of a frame, when it has a usable one, so even a rejected request is answered under its id."""
     try:
-        request = json.loads(raw) if isinstance(raw, str) else raw
-        request_id = request.get("id")
+        request_id = json.loads(raw).get("id")
     except (ValueError, AttributeError):
         return None
     return request_id if isinstance(request_id, int) and 0 <= request_id < 2**64 else None

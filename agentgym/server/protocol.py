@@ -2,7 +2,7 @@
 
 HTTP: JSON bodies under /v1 (see `agentgym.server.openapi` for the exact paths). WebSocket
 (`GET /v1/ws`): one connection multiplexes many sessions. Each text frame from the client is one
-`WSRequest` `{"id": <int>, "op": ..., ...}` or a JSON array of them; each answer is one text frame `WSResponse`
+`WSRequest` `{"id": <int>, "op": ..., ...}`; each answer is one text frame `WSResponse`
 `{"id", "status", "body", "images"}` whose `status` and `body` are exactly what the HTTP endpoint
 would answer; under load, several answers may share one text frame as a JSON array of them. An observation's images never travel inside JSON on the WebSocket: the answer
 says how many there are (`images`), and they arrive first as binary frames, each
