@@ -132,7 +132,7 @@ def make(env_id: str, *, max_turns: int | None = _USE_SPEC, **kwargs: Any) -> En
         RegistrationError: the entry point cannot be imported (often a missing optional extra).
         EnvContractError: the entry point returned something that is not an `Env`.
     """
-    if _is_url(env_id):
+    if is_env_url(env_id):
         if max_turns is not _USE_SPEC:
             raise ValueError("max_turns is set by the server for remote environments; start the server with the limit you want")
         return _make_remote(env_id, kwargs)
@@ -149,17 +149,29 @@ def make(env_id: str, *, max_turns: int | None = _USE_SPEC, **kwargs: Any) -> En
     return EpisodeGuard(env)
 
 
-def _is_url(env_id: str) -> bool:
-    return env_id.startswith(("ws://", "wss://", "http://", "https://"))
+def is_env_url(text: str) -> bool:
+    """True when `text` names a served environment (`ws://host:port/ID`, or http(s)://, wss://)."""
+    return text.startswith(("ws://", "wss://", "http://", "https://"))
+
+
+def split_env_url(url: str) -> tuple[str, str]:
+    """(server URL, environment id) of `ws://host:port/ID`.
+
+    Raises:
+        ValueError: the URL names no environment.
+    """
+    scheme, _, rest = url.partition("://")
+    host, _, env_id = rest.partition("/")
+    if not env_id:
+        raise ValueError(f"the URL {url!r} names no environment; use ws://host:port/ENV_ID")
+    return f"{scheme}://{host}", env_id
 
 
 def _make_remote(url: str, kwargs: dict[str, Any]) -> Env:
     from agentgym.client import Connection, RemoteEnv  # the client is only loaded when used
 
-    base, _, env_id = url.partition("://")[2].partition("/")
-    if not env_id:
-        raise ValueError(f"the URL {url!r} names no environment; use ws://host:port/ENV_ID")
-    return RemoteEnv(Connection(url), env_id, kwargs, owns_connection=True)
+    server, env_id = split_env_url(url)
+    return RemoteEnv(Connection(server), env_id, kwargs, owns_connection=True)
 
 
 def _resolve(env_spec: EnvSpec) -> Callable[..., Env]:

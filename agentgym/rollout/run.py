@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agentgym.policies.base import Policy, SamplingParams
+from agentgym.registration import is_env_url, split_env_url
 from agentgym.rollout.engine import RolloutEngine, RolloutStats
 from agentgym.rollout.envs import EnvSource, LocalEnvs, RemoteEnvs
 from agentgym.rollout.episode import EpisodeLimits
@@ -51,12 +52,9 @@ def load_policy(spec: str, *, model: str | None = None, tokenizer: str | None = 
 
 def env_source(env: str) -> tuple[str, EnvSource]:
     """(environment id, where its environments come from) for an id or a `ws://host:port/ID` URL."""
-    if env.startswith(("ws://", "wss://", "http://", "https://")):
-        scheme, _, rest = env.partition("://")
-        host, _, env_id = rest.partition("/")
-        if not env_id:
-            raise ValueError(f"the URL {env!r} names no environment; use ws://host:port/ENV_ID")
-        return env_id, RemoteEnvs([f"{scheme}://{host}"])
+    if is_env_url(env):
+        server, env_id = split_env_url(env)
+        return env_id, RemoteEnvs([server])
     return env, LocalEnvs()
 
 
