@@ -107,14 +107,23 @@ def parse_kwarg(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
+    """An argparse type: an integer of at least `minimum`, described as `what` in errors."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1, "a positive integer")
+_non_negative_int = _int_at_least(0, "an integer >= 0")
 
 
 # --- list -----------------------------------------------------------------------------------
@@ -491,19 +500,23 @@ def _add_rollout_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-tokens", type=_positive_int, default=256, metavar="N", help="tokens per response at most (default: %(default)s)")
     parser.add_argument("--max-context", type=_positive_int, default=None, metavar="N", help="prompt + response tokens at most; beyond it the episode ends truncated (context_overflow)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, 0 for greedy (default: %(default)s)")
-    parser.add_argument("--history", type=int, default=None, metavar="K", help="show only the last K turns in each prompt (default: all)")
+    parser.add_argument("--history", type=_non_negative_int, default=None, metavar="K", help="show only the last K turns in each prompt (default: all)")
 
 
 def _run_rollout_command(args: argparse.Namespace, ui: UI, *, tasks: int, group_size: int) -> int:
     from agentgym.policies.base import SamplingParams
+    from agentgym.registration import is_env_url
     from agentgym.rollout.episode import EpisodeLimits
-    from agentgym.rollout.run import load_policy, run_rollout, save, summary_rows
+    from agentgym.rollout.run import env_source, load_policy, run_rollout, save, summary_rows
 
     try:
-        policy = load_policy(args.policy, model=args.model, tokenizer=args.tokenizer)
+        env_id, _ = env_source(args.env)
+        if not is_env_url(args.env):
+            agentgym.spec(env_id)  # an unknown id fails here, before the model loads
         limits = EpisodeLimits(max_turns=args.max_turns, max_response_tokens=args.max_tokens, max_context_tokens=args.max_context)
         sampling = SamplingParams(temperature=args.temperature)
-    except (ValueError, OSError, ImportError) as error:
+        policy = load_policy(args.policy, model=args.model, tokenizer=args.tokenizer)
+    except (AgentGymError, ValueError, OSError, ImportError) as error:
         ui.error(str(error))
         return EXIT_USAGE
     summary = asyncio.run(
@@ -520,6 +533,9 @@ def _run_rollout_command(args: argparse.Namespace, ui: UI, *, tasks: int, group_
     ui.out.print(table)
     if args.out:
         ui.out.print(f"trajectories written to {save(summary, args.out)}")
+    if not summary.completed:
+        ui.error("no episode completed: every one failed (see the failure kinds above)")
+        return EXIT_FAILURE
     return EXIT_OK
 
 

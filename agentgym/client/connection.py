@@ -102,12 +102,13 @@ class Connection:
                 connector = aiohttp.TCPConnector(limit=0)
                 self._http = aiohttp.ClientSession(connector=connector)
             try:
-                self._socket = await self._http.ws_connect(
+                connecting = self._http.ws_connect(
                     f"{self.base_url}/v1/ws",
                     timeout=aiohttp.ClientWSTimeout(ws_close=self.connect_timeout_s),
                     max_msg_size=0,
                     heartbeat=30.0,
                 )
+                self._socket = await with_timeout(connecting, self.connect_timeout_s)
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as error:
                 raise ConnectionLost(f"cannot open a WebSocket to {self.base_url}/v1/ws: {error}") from error
             self._reader = asyncio.create_task(self._read(self._socket))

@@ -9,7 +9,7 @@ from typing import Any
 
 from agentgym.client.connection import Connection
 from agentgym.client.remote_env import RemoteEnv
-from agentgym.errors import ServerBusy
+from agentgym.errors import ConnectionLost, ServerBusy
 
 
 class _PooledEnv(RemoteEnv):
@@ -43,7 +43,7 @@ class EnvPool:
     """Opens sessions on the least loaded of several servers and shares connections.
 
     Load is the number of open sessions this pool holds on each server; a server that answers
-    503 (full or shutting down) is skipped and the next least loaded is tried. Each server gets
+    503 (full or shutting down) or cannot be reached is skipped and the next least loaded is tried. Each server gets
     `connections_per_server` WebSockets, used in turn. Use as `async with EnvPool(urls) as pool:`;
     closing the pool closes the sessions still open, then the connections.
     """
@@ -68,7 +68,7 @@ class EnvPool:
         """Open a session of `env_id` on the least loaded server that accepts it.
 
         Raises:
-            ServerBusy: every server refused (all full or shutting down).
+            ServerBusy: every server refused (full, shutting down or unreachable).
         """
         refusals: list[str] = []
         for server in sorted(self._load, key=self._load.__getitem__):
@@ -76,7 +76,7 @@ class EnvPool:
             env = _PooledEnv(self, server, next(self._next_connection[server]), env_id, kwargs, retries=self.retries)
             try:
                 await env.create_session()
-            except ServerBusy as error:
+            except (ServerBusy, ConnectionLost) as error:  # full, shutting down or unreachable: try the next
                 self._closed(env)
                 refusals.append(f"{server}: {error}")
                 continue

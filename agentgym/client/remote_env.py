@@ -55,7 +55,8 @@ class RemoteEnv(Env):
     The session is created on the first `reset` (or by `EnvPool.make`). Every reset and step
     carries the session's next sequence number, and is retried after a dropped connection up
     to `retries` times: the server answers a retried number from its stored result, so no step
-    is applied twice or lost. `close()` closes the remote session, and the connection too when
+    is applied twice or lost. `fork()` is not retried (a lost fork answer would otherwise leave an
+    orphan session): it raises `ConnectionLost`. `close()` closes the remote session, and the connection too when
     the env owns it (`agentgym.make("ws://...")`), not when it shares a pool's.
     """
 
@@ -115,7 +116,8 @@ class RemoteEnv(Env):
     async def fork(self) -> RemoteEnv:
         if self.session_id is None:
             raise ResetNeeded("fork() called before reset(); there is no session to copy")
-        body = await self._call({"op": "fork", "session_id": self.session_id})
+        # not retried: a fork is not idempotent, and a retried one would leave an orphan session
+        body, _ = await self._call_with_images({"op": "fork", "session_id": self.session_id}, retries=0)
         return RemoteEnv(
             self.connection,
             self.env_id,
@@ -144,12 +146,15 @@ class RemoteEnv(Env):
         body, _ = await self._call_with_images(payload)
         return body
 
-    async def _call_with_images(self, payload: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
-        for attempt in range(self.retries + 1):
+    async def _call_with_images(
+        self, payload: dict[str, Any], *, retries: int | None = None
+    ) -> tuple[dict[str, Any], list[bytes]]:
+        retries = self.retries if retries is None else retries
+        for attempt in range(retries + 1):
             try:
                 status, body, images = await self.connection.request(payload)
             except ConnectionLost as error:
-                if attempt == self.retries:
+                if attempt == retries:
                     raise
                 logger.info("retrying %s after a lost connection: %s", payload["op"], error)
                 await asyncio.sleep(self.retry_backoff_s * 2**attempt)

@@ -304,6 +304,7 @@ class _Outbox:
         self.socket = socket
         self._lock = asyncio.Lock()
         self._ready: list[str] = []
+        self._rescued: set[asyncio.Task[None]] = set()
 
     async def send(self, request_id: int | None, status: int, body: str, images: list[bytes]) -> None:
         answer = f'{{"id":{"null" if request_id is None else request_id},"status":{status},"body":{body},"images":{len(images)}}}'
@@ -313,7 +314,16 @@ class _Outbox:
         self._ready.append(answer)
         if len(self._ready) > 1:
             return  # the first answer's task sends this one with it
-        await asyncio.sleep(0)  # let the answers completed in this loop iteration join
+        try:
+            await asyncio.sleep(0)  # let the answers completed in this loop iteration join
+        except asyncio.CancelledError:  # the answers collected here are others' too: they still leave
+            task = asyncio.get_running_loop().create_task(self._write_ready())
+            self._rescued.add(task)
+            task.add_done_callback(self._rescued.discard)
+            raise
+        await self._write_ready()
+
+    async def _write_ready(self) -> None:
         ready, self._ready = self._ready, []
         await self._write([], ready[0] if len(ready) == 1 else f"[{','.join(ready)}]")
 

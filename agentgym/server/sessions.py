@@ -206,9 +206,10 @@ class SessionManager:
     async def reap_idle(self) -> int:
         deadline = time.monotonic() - self.limits.session_ttl_s
         idle = [s for s in self.sessions.values() if not s.lock.locked() and s.last_used < deadline]
+        for session in idle:  # unregister them all before the first await: none can start a step now
+            self.sessions.pop(session.id, None)
         for session in idle:
             logger.info("reaping idle session", extra={"session_id": session.id, "env_id": session.env_id})
-            self.sessions.pop(session.id, None)
             await self._close_env(session)
         if idle:
             self.metrics.sessions.set(len(self.sessions))
@@ -309,8 +310,13 @@ class SessionManager:
         try:
             return await with_timeout(call, self.limits.step_timeout_s)
         except asyncio.TimeoutError:
-            self._fail(session, f"{what} took longer than {self.limits.step_timeout_s} s")
-            raise ServiceError(504, "step_timeout", f"{what} took longer than the step timeout of {self.limits.step_timeout_s} s; the session is failed") from None
+            consequence = ""
+            if fail_session:
+                self._fail(session, f"{what} took longer than {self.limits.step_timeout_s} s")
+                consequence = "; the session is failed"
+            raise ServiceError(
+                504, "step_timeout", f"{what} took longer than the step timeout of {self.limits.step_timeout_s} s{consequence}"
+            ) from None
         except NotForkable:
             raise
         except AgentGymError as error:

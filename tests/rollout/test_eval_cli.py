@@ -3,6 +3,7 @@ game served by `agentgym serve` in another process, and the trajectories land on
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -81,3 +82,23 @@ def test_a_bad_policy_spec_is_a_usage_error() -> None:
     result = subprocess.run([*CLI, "eval", "--env", "guess-number-v0", "--policy", "gpt:nothing"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "hf:PATH_OR_NAME, openai:URL, vllm:MODEL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unknown_environment_or_a_bad_history_is_a_usage_error_before_any_model_loads(tmp_path) -> None:
+    missing_model = f"hf:{tmp_path / 'no-model-here'}"
+    unknown = subprocess.run([*CLI, "eval", "--env", "guess-numbr-v0", "--policy", missing_model], capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2 and "guess-number-v0" in unknown.stderr and "Traceback" not in unknown.stderr
+    no_id = subprocess.run([*CLI, "eval", "--env", "ws://127.0.0.1:9", "--policy", missing_model], capture_output=True, text=True, timeout=60)
+    assert no_id.returncode == 2 and "names no environment" in no_id.stderr
+    history = subprocess.run([*CLI, "eval", "--env", "guess-number-v0", "--policy", missing_model, "--history", "-1"], capture_output=True, text=True, timeout=60)
+    assert history.returncode == 2 and "expected an integer >= 0" in history.stderr
+
+
+def test_eval_fails_when_no_episode_completes(tiny_model) -> None:
+    unreachable = subprocess.run(
+        [*CLI, "eval", "--env", "ws://127.0.0.1:9/guess-number-v0", "--policy", f"hf:{tiny_model}", "--episodes", "2", "--max-tokens", "2"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"},
+    )
+    assert unreachable.returncode == 1
+    # the pool found no server to open a session on: every episode failed as server_busy
+    assert "no episode completed" in unreachable.stderr and "failed: server_busy" in unreachable.stdout

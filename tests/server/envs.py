@@ -48,10 +48,12 @@ class CountingEnv(Env):
     """Each step draws from the seeded generator, so two runs with the same seed and actions
     give identical results; "stop" terminates. Every real step call is counted (see module doc)."""
 
-    def __init__(self, tag: str = "", delay: float = 0.0, log: str | None = None):
+    def __init__(self, tag: str = "", delay: float = 0.0, log: str | None = None, fork_delay: float = 0.0, close_delay: float = 0.0):
         self.tag, self.delay, self.log = tag, delay, log
+        self.fork_delay, self.close_delay = fork_delay, close_delay
         self.steps = 0
         self.token = ""
+        self.closing = False
 
     async def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Observation:
         await super().reset(seed=seed)
@@ -60,6 +62,7 @@ class CountingEnv(Env):
         return Observation(text=f"start {int(self.np_random.integers(1 << 30))}")
 
     async def step(self, action: str) -> StepResult:
+        assert not self.closing, "step on a closed environment"
         STEP_CALLS[self.tag] += 1
         number = self.steps + 1
         if self.log:
@@ -78,7 +81,14 @@ class CountingEnv(Env):
         )
 
     async def fork(self) -> CountingEnv:
+        if self.fork_delay:
+            await asyncio.sleep(self.fork_delay)
         return copy.deepcopy(self)
+
+    async def close(self) -> None:
+        self.closing = True
+        if self.close_delay:
+            await asyncio.sleep(self.close_delay)
 
 
 class RaisingEnv(Env):

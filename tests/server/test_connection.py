@@ -128,3 +128,17 @@ async def test_an_unreachable_server_is_connection_lost() -> None:
     with pytest.raises(ConnectionLost, match="cannot open a WebSocket"):
         await connection.request({"op": "list"})
     await connection.close()
+
+
+async def test_a_server_that_never_answers_the_upgrade_fails_within_the_connect_timeout() -> None:
+    silent = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    connection = Connection(f"http://127.0.0.1:{port}", connect_timeout_s=0.3)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ConnectionLost, match="cannot open a WebSocket"):
+            await connection.request({"op": "list"})
+        assert time.monotonic() - started < 3.0
+    finally:
+        await connection.close()
+        silent.close()

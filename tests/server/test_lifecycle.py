@@ -236,3 +236,30 @@ async def test_sigterm_loses_no_acknowledged_step(tmp_path: Path) -> None:
         await connection.close()
     finally:
         process.kill()
+
+
+async def test_a_reaped_session_is_unregistered_before_any_environment_closes() -> None:
+    """While the reaper awaits one slow close, a step for another idle session must find it
+    gone (404), never run on an environment being closed."""
+    async with local_server(session_ttl_s=3600) as server:
+        api = HttpApi(server.url)
+        ids = [await api.started("servertest/counting-v0", close_delay=0.3) for _ in range(2)]
+        for session in server.manager.sessions.values():
+            session.last_used -= 7200  # idle past the TTL
+        reaping = asyncio.create_task(server.manager.reap_idle())
+        await asyncio.sleep(0.05)  # the reaper is inside its first slow close
+        late = await api.op("step", session_id=ids[1], action="go", seq=2)
+        assert (late.status, late.error_type) == (404, "unknown_session")
+        assert await reaping == 2
+        await api.close()
+
+
+async def test_a_fork_that_times_out_leaves_its_parent_usable() -> None:
+    async with local_server(step_timeout_s=0.2) as server:
+        api = HttpApi(server.url)
+        session = await api.started("servertest/counting-v0", fork_delay=1.0)
+        forked = await api.op("fork", session_id=session)
+        assert (forked.status, forked.error_type) == (504, "step_timeout")
+        assert "failed" not in forked.body["error"]["message"]
+        assert (await api.op("step", session_id=session, action="go", seq=2)).status == 200
+        await api.close()

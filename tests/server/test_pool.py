@@ -110,3 +110,16 @@ async def test_closing_the_pool_closes_its_open_sessions_and_forks_keep_the_syst
         await pool.close()
         assert pool.load == {server.url: 0}
         assert server.manager.sessions == {}
+
+
+async def test_an_unreachable_server_is_skipped_like_a_full_one() -> None:
+    async with local_server() as live:
+        dead = "http://127.0.0.1:9"  # nothing listens on the discard port
+        async with EnvPool([dead, live.url], retries=0) as pool:
+            envs = [await pool.make("guess-number-v0") for _ in range(3)]
+            assert pool.load == {dead: 0, live.url: 3}
+            for env in envs:
+                await env.close()
+        async with EnvPool([dead], retries=0) as pool:
+            with pytest.raises(ServerBusy, match="every server refused"):
+                await pool.make("guess-number-v0")
