@@ -60,8 +60,11 @@ async def test_a_lost_server_fails_its_episodes_with_the_reason_and_the_engine_f
     assert engine.done and stats.tasks_started == 12
     assert stats.episodes_failed > 0 and stats.episodes_completed >= 2
     assert stats.episodes_failed + stats.episodes_completed == 24
+    # in-flight requests that the closing socket cuts fail as connection_lost; episodes that start
+    # afterwards find the server draining (503) or gone, which EnvPool reports as server_busy:
+    # which of the two a run sees depends on timing, but every failure is one of them
     assert set(stats.failures) <= {"connection_lost", "server_busy"}, stats.failures
-    assert stats.failures["connection_lost"] > 0
+    assert sum(stats.failures.values()) == stats.episodes_failed
     for kind, example in stats.failure_examples.items():
         assert example.startswith(f"{kind}: ")
     # groups without a completed episode were dropped, never handed out
