@@ -467,7 +467,8 @@ def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="the main job on embedded defaults: scripted agents against a served environment",
         description="Start `agentgym serve guess-number-v0` in a separate process, play episodes "
-        "concurrently over the WebSocket with a scripted agent (one of them forked mid-way), "
+        "concurrently over the WebSocket with the environment's expert (one of them forked after "
+        "its first observation, both branches playing on), "
         "print the results and stop the server gracefully. Exits 1 if anything misbehaves.",
         epilog="examples:\n  agentgym demo\n  agentgym demo --episodes 32",
         formatter_class=_HelpFormatter,

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from pathlib import Path
 from typing import Any
@@ -168,7 +169,7 @@ class RecordEpisode(Wrapper):
         return self.transcripts[-1] if self.transcripts else None
 
     async def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Observation:
-        self._save_current()
+        await asyncio.to_thread(self._save_current)  # file I/O off the event loop
         observation = await self.env.reset(seed=seed, options=options)
         env_id = self.spec.id if self.spec is not None else None
         self.transcripts.append(Transcript(env_id=env_id, seed=seed, options=options, first_observation=observation))
@@ -180,11 +181,11 @@ class RecordEpisode(Wrapper):
         if self.current is not None:
             self.current.turns.append(Turn(action=action, result=result))
             if result.done:
-                self._save_current()
+                await asyncio.to_thread(self._save_current)  # file I/O off the event loop
         return result
 
     async def close(self) -> None:
-        self._save_current()
+        await asyncio.to_thread(self._save_current)  # file I/O off the event loop
         await self.env.close()
 
     def _rewrap(self, forked_inner: Env) -> Wrapper:

@@ -40,10 +40,6 @@ _ERROR_MEANINGS = {
 }
 
 
-def _ref(model: type[BaseModel], names: dict[tuple[type[BaseModel], str], dict[str, Any]], mode: str) -> dict[str, Any]:
-    return names[(model, mode)]
-
-
 def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
@@ -68,7 +64,7 @@ def openapi_document() -> dict[str, Any]:
     names, definitions = models_json_schema(keys, ref_template="#/components/schemas/{model}")
 
     def answer(model: type[BaseModel]) -> dict[str, Any]:
-        return _json_content(_ref(model, names, "serialization"))
+        return _json_content(names[(model, "serialization")])
 
     def operation(
         operation_id: str,
@@ -91,7 +87,7 @@ def openapi_document() -> dict[str, Any]:
         for code in errors:
             spec["responses"][str(code)] = {"description": _ERROR_MEANINGS[code], "content": answer(ErrorBody)}
         if body is not None:
-            spec["requestBody"] = {"required": body_required, "content": _json_content(_ref(body, names, "validation"))}
+            spec["requestBody"] = {"required": body_required, "content": _json_content(names[(body, "validation")])}
         if parameters:
             spec["parameters"] = [
                 {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in parameters

@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestServer
 
 from agentgym.server import ServerLimits, create_app
 from agentgym.server.app import MANAGER, METRICS, TASKS
-from agentgym.server.protocol import IMAGE_HEADER
+from agentgym.server.protocol import IMAGE_HEADER, WSResponse
 from tests.server.envs import TEST_ENV_IDS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -145,10 +145,11 @@ class RawSocket:
                 images[request_id].append(message.data[IMAGE_HEADER.size :])
             elif message.type == aiohttp.WSMsgType.TEXT:
                 answers = json.loads(message.data)
-                if isinstance(answers, list):  # several answers in one frame
-                    self._unread.extend(answers[1:])
-                    return answers[0], images
-                return answers, images
+                answers = answers if isinstance(answers, list) else [answers]  # several answers may share a frame
+                for answer in answers:
+                    WSResponse.model_validate(answer)  # every answer has the documented envelope
+                self._unread.extend(answers[1:])
+                return answers[0], images
             else:
                 raise ConnectionError(f"the socket closed: {message}")
 
