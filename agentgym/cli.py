@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich import box
@@ -105,6 +106,14 @@ def parse_kwarg(text: str) -> tuple[str, Any]:
     except ValueError:
         value = raw
     return key, value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse a config override `SECTION.KEY=VALUE` (dotted identifiers; VALUE as for `parse_kwarg`)."""
+    key = text.partition("=")[0].strip()
+    if "=" not in text or not all(part.isidentifier() for part in key.split(".")):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY dotted identifiers (e.g. optim.steps=5), got {text!r}")
+    return key, parse_kwarg("value=" + text.partition("=")[2])[1]
 
 
 def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
@@ -465,22 +474,81 @@ def cmd_serve(args: argparse.Namespace, ui: UI) -> int:
 def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="the main job on embedded defaults: scripted agents against a served environment",
-        description="Start `agentgym serve guess-number-v0` in a separate process, play episodes "
-        "concurrently over the WebSocket with the environment's expert (one of them forked after "
-        "its first observation, both branches playing on), "
-        "print the results and stop the server gracefully. Exits 1 if anything misbehaves.",
-        epilog="examples:\n  agentgym demo\n  agentgym demo --episodes 32",
+        help="the main job on embedded defaults: train a tiny policy on served Sokoban (CPU, ~5 min)",
+        description="Build a tiny chat model offline, serve sokoban-easy-v0 with `agentgym serve` in a "
+        "separate process, warm the model up on a little expert play, train it with GiGPO and "
+        "print how the success rate moved. Writes curve.png, trajectories.jsonl, metrics.jsonl, "
+        "tensorboard/, checkpoints/ and model/ into --output-dir.",
+        epilog="examples:\n  agentgym demo\n  agentgym demo --output-dir runs/demo --steps 10",
         formatter_class=_HelpFormatter,
     )
-    parser.add_argument("--episodes", type=_positive_int, default=8, help="episodes to play (default: %(default)s)")
+    parser.add_argument("--output-dir", default="runs/demo", help="where to write the run (default: %(default)s)")
+    parser.add_argument("--steps", type=_positive_int, default=None, help="training steps (default: the demo's 30)")
     parser.set_defaults(handler=cmd_demo)
 
 
 def cmd_demo(args: argparse.Namespace, ui: UI) -> int:
     from agentgym.demo import run_demo  # the application layer: it uses a shipped environment
 
-    return asyncio.run(run_demo(args.episodes, ui.out))
+    _quiet_transformers()
+    return asyncio.run(run_demo(Path(args.output_dir), ui.out, steps=args.steps))
+
+
+# --- train ----------------------------------------------------------------------------------
+
+
+def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a policy with GRPO, GiGPO, IGPO or ArCHer from a YAML config",
+        description="Run the training loop a YAML config describes (see examples/train/): rollouts "
+        "against local or served environments, advantages by the chosen algorithm, PPO-clip "
+        "updates, weight sync to the rollout policy, metrics to metrics.jsonl and TensorBoard, "
+        "checkpoints, and curve.png at the end.",
+        epilog="examples:\n  agentgym train examples/train/sokoban_gigpo.yaml\n"
+        "  agentgym train examples/train/sokoban_gigpo.yaml --resume\n"
+        "  agentgym train examples/train/sokoban_grpo.yaml --set optim.steps=5 --set output_dir=runs/try",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("config", help="the YAML config file")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], type=parse_override, metavar="KEY=VALUE",
+        help="override a config key (dotted, e.g. optim.steps=5); repeatable",
+    )
+    parser.set_defaults(handler=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace, ui: UI) -> int:
+    from agentgym.trainers.config import ConfigError, load_config
+    from agentgym.trainers.launch import train
+
+    try:
+        config = load_config(args.config, dict(args.overrides))
+        agentgym.spec(config.env.id)
+    except (ConfigError, UnknownEnvironment) as error:
+        ui.error(str(error))
+        return EXIT_USAGE
+    _quiet_transformers()
+    try:
+        result = asyncio.run(train(config, resume=args.resume, console=ui.err))
+    except FileNotFoundError as error:
+        ui.error(str(error))
+        return EXIT_USAGE
+    last = result.rows[-1] if result.rows else {}
+    ui.out.print(
+        f"trained {config.algorithm} for {last.get('step', 0)} steps: success {last.get('rollout/success', float('nan')):.2f}, "
+        f"return {last.get('rollout/return', float('nan')):.2f}; curve {result.curve}, model {result.model_dir}"
+    )
+    return EXIT_OK
+
+
+def _quiet_transformers() -> None:
+    """No per-file progress bars from transformers while our own progress display runs."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
 
 
 # --- eval, rollout, serve-policy -----------------------------------------------------------
@@ -652,6 +720,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_eval_parser,
     _add_rollout_parser,
     _add_serve_policy_parser,
+    _add_train_parser,
     _add_demo_parser,
     _add_version_parser,
 ]
@@ -667,6 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  agentgym info guess-number-v0\n"
         "  agentgym play guess-number-v0 --seed 3\n"
         "  agentgym serve guess-number-v0 --port 8000\n"
+        "  agentgym train examples/train/sokoban_gigpo.yaml\n"
         "  agentgym demo\n\n"
         "Run `agentgym COMMAND --help` for a command's options.",
         formatter_class=_HelpFormatter,

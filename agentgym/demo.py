@@ -1,116 +1,74 @@
-"""The main job on embedded defaults: a served environment played by scripted agents.
+"""The main job on embedded defaults: a tiny policy learns easy Sokoban on CPU, end to end.
 
-`agentgym demo` starts `agentgym serve guess-number-v0` as a separate process, plays
-`episodes` episodes concurrently through an `EnvPool` with a scripted binary-search agent,
-branches one episode with `fork()` over the wire, prints a table of the results and the
-server's own step count, and stops the server with SIGTERM (a graceful shutdown). It exits
-non-zero if anything in that path misbehaves. (The trainer issue replaces this with a tiny
-end-to-end training run.)
+`agentgym demo` builds a small random chat model and a tokenizer offline, starts
+`agentgym serve sokoban-easy-v0` in a separate process, warms the model up by behaviour cloning
+a little of the expert solver's play, then trains it with GiGPO against the served environment
+(rollout workers and the trainer running side by side) and prints the success rate at the start
+and the end. It writes the learning curve (curve.png), a few trajectories
+(trajectories.jsonl), the metrics (metrics.jsonl, tensorboard/), checkpoints and the final model
+into the output directory. About 5 minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
 
-import asyncio
-import re
-import signal
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
+from typing import Any
 
-import aiohttp
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
-from agentgym.agents import EpisodeReport, play_from
-from agentgym.client import EnvPool
-from agentgym.environments.guess_number import GuessNumberSolver
+from agentgym.trainers.config import TrainConfig
+from agentgym.trainers.launch import train
 
-ENV_ID = "guess-number-v0"
+DEMO_CONFIG: dict[str, Any] = {
+    "algorithm": "gigpo",
+    "seed": 0,
+    "env": {"id": "sokoban-easy-v0", "serve": True},
+    "model": {"name": "tiny", "tiny": {"hidden_size": 64, "layers": 2, "heads": 4, "vocab_size": 512}},
+    "rollout": {"group_size": 8, "groups_per_step": 8, "max_in_flight": 64, "max_turns": 6, "max_response_tokens": 8, "history": 0},
+    "optim": {"steps": 30, "lr": 5e-4, "micro_batch_size": 64},
+    "loss": {"kl_coef": 0.0, "entropy_coef": 0.001},
+    "warm_start": {
+        "expert": "agentgym.environments.sokoban.solver:SokobanSolver",
+        "episodes": 128,
+        "steps": 100,
+        "batch_size": 32,
+        "lr": 3e-3,
+    },
+    "logging": {"checkpoint_every": 10, "save_trajectories": 8},
+}
+"""The demo's training config (the same schema as `agentgym train CONFIG.yaml`)."""
 
-
-async def play_task(pool: EnvPool, seed: int, fork: bool) -> list[tuple[str, EpisodeReport]]:
-    """One episode from `seed` with the binary-search expert; with `fork`, the episode is also
-    copied right after reset and the copy plays on with a different split, independently."""
-    env = await pool.make(ENV_ID)
-    try:
-        first = await env.reset(seed=seed)
-        expert = GuessNumberSolver()
-        expert.reset(first, env.system_prompt)
-        if not fork:
-            return [("main", await play_from(env, expert, first, EpisodeReport(seed)))]
-        branch = await env.fork()
-        try:
-            other = GuessNumberSolver(split=0.7)
-            other.reset(first, env.system_prompt)
-            main, forked = await asyncio.gather(
-                play_from(env, expert, first, EpisodeReport(seed)),
-                play_from(branch, other, first, EpisodeReport(seed)),
-            )
-            return [("main", main), ("fork", forked)]
-        finally:
-            await branch.close()
-    finally:
-        await env.close()
+WINDOW = 5
+"""Steps averaged for the 'first' and 'last' success rates."""
 
 
-def start_server(env_id: str, log_path: Path) -> tuple[subprocess.Popen[str], str]:
-    """`agentgym serve env_id` on a free loopback port, logging to `log_path`; returns the
-    process and its URL."""
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "agentgym.cli", "serve", env_id, "--port", "0", "--log-format", "text"],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    match = re.search(r"(http://\S+)", line)
-    if not match:
-        process.kill()
-        raise RuntimeError(f"the server did not start (it printed {line!r}); its log is {log_path}")
-    return process, match.group(1)
-
-
-async def run_demo(episodes: int, console: Console) -> int:
-    log_path = Path(tempfile.gettempdir()) / "agentgym-demo-server.log"
-    process, url = start_server(ENV_ID, log_path)
-    console.print(f"[bold]agentgym demo[/]: serving {ENV_ID} at {url} (pid {process.pid}, log {log_path})")
-    try:
-        async with EnvPool([url]) as pool:
-            with Progress(console=console, transient=True) as progress:
-                task = progress.add_task("playing episodes", total=episodes)
-                results: list[tuple[str, EpisodeReport]] = []
-
-                async def one(seed: int) -> None:
-                    results.extend(await play_task(pool, seed, fork=seed == 0))
-                    progress.advance(task)
-
-                await asyncio.gather(*(one(seed) for seed in range(episodes)))
-        async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as response:
-            metrics = await response.text()
-        served_steps = sum(float(m) for m in re.findall(r'^agentgym_steps_total\{[^}]*\} (\S+)$', metrics, re.M))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        exit_code = await asyncio.to_thread(process.wait, 30)
-
-    table = Table(title=f"{len(results)} episodes of {ENV_ID}, played over the wire")
-    for column in ("seed", "branch", "turns", "return", "terminated", "truncated"):
-        table.add_column(column, justify="right" if column in ("seed", "turns", "return") else "left")
-    for branch, report in sorted(results, key=lambda item: (item[1].seed, item[0])):
-        table.add_row(
-            str(report.seed), branch, str(report.turns), f"{report.total_reward:.1f}",
-            str(report.terminated), str(report.truncated),
-        )
-    console.print(table)
-    client_steps = sum(report.turns for _, report in results)
-    solved = sum(report.success for _, report in results)
+async def run_demo(output_dir: Path, console: Console, *, steps: int | None = None) -> int:
+    """Train as `DEMO_CONFIG` says into `output_dir`; prints a summary; returns the exit code."""
+    data = {**DEMO_CONFIG, "output_dir": str(output_dir)}
+    if steps is not None:
+        data["optim"] = {**DEMO_CONFIG["optim"], "steps": steps}
+    config = TrainConfig.model_validate(data)
     console.print(
-        f"solved {solved}/{len(results)}; steps sent {client_steps}, steps the server counted {served_steps:.0f}; "
-        f"server exit code after SIGTERM: {exit_code}"
+        f"[bold]agentgym demo[/]: GiGPO on {config.env.id} (served in its own process) with a tiny model, "
+        f"{config.optim.steps} steps of {config.rollout.groups_per_step}x{config.rollout.group_size} episodes; "
+        f"output in {output_dir}"
     )
-    healthy = solved == len(results) and client_steps == served_steps and exit_code == 0
-    console.print("[green]demo OK[/]" if healthy else "[red]demo FAILED[/]")
-    return 0 if healthy else 1
+    result = await train(config, console=console)
+    success = [row["rollout/success"] for row in result.rows if "rollout/success" in row]
+    window = min(WINDOW, max(1, len(success) // 2))
+    first = sum(success[:window]) / window
+    last = sum(success[-window:]) / window
+    table = Table(title="agentgym demo", show_header=False)
+    table.add_column("")
+    table.add_column("")
+    table.add_row(f"success, first {window} steps", f"{first:.2f}")
+    table.add_row(f"success, last {window} steps", f"{last:.2f}")
+    table.add_row("environment steps", f"{result.rows[-1]['rollout/env_steps_total']:.0f}")
+    table.add_row("learning curve", str(result.curve))
+    table.add_row("trajectories", str(result.output_dir / "trajectories.jsonl"))
+    table.add_row("metrics", str(result.output_dir / "metrics.jsonl"))
+    table.add_row("model", str(result.model_dir))
+    console.print(table)
+    console.print("[green]success rose[/]" if last > first else "[yellow]success did not rise in this run[/]")
+    return 0

@@ -20,6 +20,20 @@ ENV_ID_PATTERN = re.compile(r"^(?:(?P<namespace>[\w.-]+)/)?(?P<name>[\w.-]+?)-v(
 
 ENTRY_POINT_PATTERN = re.compile(r"^[\w.]+:[\w.]+$")
 
+GROUND_TRUTH_KEY = "ground_truth"
+"""The `StepResult.info` key under which an environment reports its task's ground-truth answer.
+
+Contract: an environment whose task has one answer (the hidden object of Twenty Questions, the
+secret number, the Wordle word) sets `info[GROUND_TRUTH_KEY]` to that answer, as a string, in
+every `StepResult` of the episode, always the same string. It is for trainers only, never for the
+policy: it must never be placed in an `Observation` (text, anchor, metadata or tools), and the
+rollout never puts `info` into a prompt, so the policy cannot see it. The rollout records it in
+`agentgym.rollout.types.Trajectory.ground_truth`; IGPO's information-gain turn rewards
+(Wang et al., "Information Gain-based Policy Optimization", arXiv 2510.14967;
+`agentgym.trainers.igpo`) score the policy's probability of it. Environments without a single
+answer leave the key out.
+"""
+
 
 class FunctionSchema(BaseModel):
     """The `function` part of an OpenAI tool: a name, what it does, and JSON-schema parameters."""
@@ -103,7 +117,9 @@ class StepResult(BaseModel):
             limit above all; the state has a value beyond the cut, so bootstrapping is valid.
         info: diagnostics. `info["invalid_action"]` is True when the action could not be parsed
             or applied; it is False or absent otherwise. Tasks with a success criterion set
-            `info["success"]` on the step that ends the episode (True: solved).
+            `info["success"]` on the step that ends the episode (True: solved). Tasks with a
+            ground-truth answer report it, as a string, in `info["ground_truth"]`
+            (`GROUND_TRUTH_KEY`) on every step; it is never part of the observation.
     """
 
     model_config = ConfigDict(extra="forbid")

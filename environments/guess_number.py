@@ -4,7 +4,9 @@ The environment picks a secret integer in [low, high] from its seeded generator.
 agent names a number; the feedback says whether the secret is higher or lower. Reward: +1 and
 `terminated` for the right number, 0 for a wrong one, -`invalid_penalty` for a turn that names
 no number in range (`info["invalid_action"]`). The anchor is the interval the hints have left
-open, so two episodes of the same task that have learnt the same thing share an anchor.
+open, so two episodes of the same task that have learnt the same thing share an anchor. Every
+step reports the secret, as a decimal string, in `info["ground_truth"]` (`GROUND_TRUTH_KEY`),
+for trainers such as IGPO; it is never in the observation.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from agentgym.actions import answer_text
 from agentgym.env import Env
 from agentgym.registration import register as register_env
-from agentgym.types import Observation, StepResult
+from agentgym.types import GROUND_TRUTH_KEY, Observation, StepResult
 
 _INTEGER = re.compile(r"-?\d+")
 _RANGE = re.compile(r"between (-?\d+) and (-?\d+)")
@@ -61,14 +63,14 @@ class GuessNumberEnv(Env):
                     f"Invalid guess: answer with one integer between {self.low} and {self.high}."
                 ),
                 reward=-self.invalid_penalty,
-                info={"invalid_action": True},
+                info={"invalid_action": True, GROUND_TRUTH_KEY: str(self.secret)},
             )
         if guess == self.secret:
             return StepResult(
                 observation=self._observation(f"{guess} is right!"),
                 reward=1.0,
                 terminated=True,
-                info={"invalid_action": False, "success": True},
+                info={"invalid_action": False, "success": True, GROUND_TRUTH_KEY: str(self.secret)},
             )
         if guess < self.secret:
             self.open_low = max(self.open_low, guess + 1)
@@ -76,7 +78,9 @@ class GuessNumberEnv(Env):
         else:
             self.open_high = min(self.open_high, guess - 1)
             hint = f"{guess} is too high: the number is lower."
-        return StepResult(observation=self._observation(hint), info={"invalid_action": False})
+        return StepResult(
+            observation=self._observation(hint), info={"invalid_action": False, GROUND_TRUTH_KEY: str(self.secret)}
+        )
 
     async def fork(self) -> GuessNumberEnv:
         return copy.deepcopy(self)

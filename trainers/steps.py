@@ -18,9 +18,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agentgym.rollout.types import Group
+from agentgym.rollout.types import Group, Trajectory
 
-__all__ = ["StepTable"]
+__all__ = ["StepTable", "trainable_trajectories"]
+
+
+def trainable_trajectories(group: Group) -> list[Trajectory]:
+    """The trajectories of `group` that are trained on, in row order: the completed ones with at
+    least one turn (failed episodes are never trained on; one without turns has nothing to
+    train on and stays out of the group statistics too)."""
+    return [t for t in group.trajectories if t.status == "completed" and t.turns]
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,9 +118,7 @@ class StepTable:
         anchor_ids: dict[str, int] = {}
         for g, group in enumerate(groups):
             group_ids.append(group.group_id)
-            for trajectory in group.trajectories:
-                if trajectory.status != "completed" or not trajectory.turns:
-                    continue
+            for trajectory in trainable_trajectories(group):
                 e = len(episode_ids)
                 episode_ids.append(trajectory.episode_id)
                 n = len(trajectory.turns)

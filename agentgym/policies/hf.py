@@ -72,7 +72,7 @@ from agentgym.policies.base import Generation, SamplingParams
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["HFPolicy", "response_logprobs", "score", "score_batch"]
+__all__ = ["HFPolicy", "model_end_tokens", "response_logits", "response_logprobs", "score", "score_batch"]
 
 _END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "</s>", "<|eot|>")
 """Well-known end-of-turn tokens; one counts as an end token when the chat template names it."""
@@ -112,15 +112,15 @@ def _temperatures(temperature: float | Sequence[float], batch: int) -> list[floa
     return [t if t > 0 else 1.0 for t in values]  # temperature 0 (greedy) is scored at temperature 1
 
 
-def response_logprobs(
+def response_logits(
     model: Any,
     prompts: Sequence[Sequence[int]],
     responses: Sequence[Sequence[int]],
     temperature: float | Sequence[float] = 1.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probabilities of each response token given its prompt and the response tokens before
-    it, under log_softmax(logits / temperature), as `HFPolicy` records them; one forward pass for
-    the whole batch, differentiable (call it under `torch.no_grad()` when no gradient is needed).
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The temperature-scaled logits that predict each response token from its prompt and the
+    response tokens before it: one forward pass for the whole batch, differentiable (call it
+    under `torch.no_grad()` when no gradient is needed).
 
     Args:
         model: a causal LM (`AutoModelForCausalLM`); its device is used.
@@ -128,8 +128,9 @@ def response_logprobs(
         temperature: one for all sequences, or one per sequence; 0 (greedy) is scored as 1.
 
     Returns:
-        (logprobs, mask): float32 tensors of shape (batch, longest response); mask is 1 on real
-        response tokens and 0 on padding (where logprobs are 0).
+        (logits, targets, mask): float32 logits / temperature of shape (batch, longest
+        response, vocabulary), the response token ids (batch, longest response) and a float32
+        mask, 1 on real response tokens and 0 on padding.
 
     The batch is laid out as [left padding | prompt | response | right padding], so every
     response starts in the same column and only the response positions' logits are computed
@@ -141,14 +142,14 @@ def response_logprobs(
     batch = len(prompts)
     temps = _temperatures(temperature, batch)
     device = next(model.parameters()).device
-    if batch == 0:
-        return torch.zeros(0, 0, device=device), torch.zeros(0, 0, device=device)
+    width_r = max((len(r) for r in responses), default=0)
+    if batch == 0 or width_r == 0:
+        vocab = model.get_output_embeddings().weight.shape[0] if hasattr(model, "get_output_embeddings") else 0
+        empty = torch.zeros(batch, 0, device=device)
+        return torch.zeros(batch, 0, vocab, device=device), empty.long(), empty
     if any(len(p) == 0 for p in prompts):
         raise ValueError("every prompt needs at least one token")
     width_p = max(len(p) for p in prompts)
-    width_r = max(len(r) for r in responses)
-    if width_r == 0:
-        return torch.zeros(batch, 0, device=device), torch.zeros(batch, 0, device=device)
 
     pad = 0
     rows = [
@@ -174,9 +175,25 @@ def response_logprobs(
         logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids).logits[:, keep]
 
     scaled = logits.float() / torch.tensor(temps, dtype=torch.float32, device=device)[:, None, None]
-    targets = input_ids[:, width_p:]
-    mask = attention_mask[:, width_p:].float()
-    logprobs = torch.log_softmax(scaled, dim=-1).gather(-1, targets[..., None]).squeeze(-1)
+    return scaled, input_ids[:, width_p:], attention_mask[:, width_p:].float()
+
+
+def response_logprobs(
+    model: Any,
+    prompts: Sequence[Sequence[int]],
+    responses: Sequence[Sequence[int]],
+    temperature: float | Sequence[float] = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probabilities of each response token given its prompt and the response tokens before
+    it, under log_softmax(logits / temperature), as `HFPolicy` records them (see
+    `response_logits` for the arguments; differentiable).
+
+    Returns:
+        (logprobs, mask): float32 tensors of shape (batch, longest response); mask is 1 on real
+        response tokens and 0 on padding (where logprobs are 0).
+    """
+    logits, targets, mask = response_logits(model, prompts, responses, temperature)
+    logprobs = logits.log_softmax(dim=-1).gather(-1, targets[..., None]).squeeze(-1)
     return logprobs * mask, mask
 
 
@@ -314,7 +331,7 @@ class HFPolicy:
         )
         self.max_positions: int | None = getattr(self.model.config, "max_position_embeddings", None)
         self.end_token_ids: tuple[int, ...] = tuple(
-            sorted({*_end_tokens(self.model, tokenizer), *map(int, end_token_ids)})
+            sorted({*model_end_tokens(self.model, tokenizer), *map(int, end_token_ids)})
         )
         if not self.end_token_ids:
             raise ValueError("found no end-of-turn token: the tokenizer has no eos token; pass end_token_ids=...")
@@ -658,7 +675,7 @@ def _dtype_kwarg() -> str:
     return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
 
 
-def _end_tokens(model: Any, tokenizer: Any) -> set[int]:
+def model_end_tokens(model: Any, tokenizer: Any) -> set[int]:
     """The tokenizer's eos token, the generation config's eos tokens and the well-known
     end-of-turn tokens the chat template names."""
     ids: set[int] = set()

@@ -8,7 +8,11 @@ with one batched policy call per turn, so both loops record exactly the same dat
 A turn: build the prompt with the `PromptBuilder` (chat template, history window), sample one
 response, send its decoded text to `env.step` as the action, and record the prompt ids, the
 response ids and log-probabilities, the policy version, the reward, the anchor of the state
-the action was taken in, the invalid flag and the seconds spent in `env.step`.
+the action was taken in, the invalid flag and the seconds spent in `env.step`. The task's
+ground truth, when the environment reports one in `info["ground_truth"]` (`GROUND_TRUTH_KEY`),
+goes to `Trajectory.ground_truth`; only observations ever reach a prompt, so the policy never
+sees it. A ground truth that is not a string, or that changes within the episode, breaks the
+environment's contract: the episode fails with kind "env_contract".
 
 How an episode ends (`Trajectory` fields):
 
@@ -36,7 +40,7 @@ from agentgym.policies.base import Generation, Policy, SamplingParams
 from agentgym.rollout.envs import close_quietly
 from agentgym.rollout.prompts import HistoryTurn, PromptBuilder
 from agentgym.rollout.types import Task, Trajectory, Truncation, Turn
-from agentgym.types import Observation, StepResult
+from agentgym.types import GROUND_TRUTH_KEY, Observation, StepResult
 
 
 @dataclass(frozen=True)
@@ -239,12 +243,33 @@ class Episode:
         )
         self.history.append(HistoryTurn(self.observation.text, generation.text))
         self.observation = result.observation
+        broken = self._record_ground_truth(result.info)
+        if broken is not None:
+            self.fail(broken)
+            return
         if result.done:
             self.done = True
             self.trajectory.terminated = result.terminated
             self.trajectory.truncated = result.truncated
             self.trajectory.truncation = "time_limit" if result.truncated else None
             self.trajectory.success = bool(result.info.get("success", False))
+
+    def _record_ground_truth(self, info: dict[str, Any]) -> str | None:
+        """Record `info["ground_truth"]` in the trajectory, if present; returns the failure
+        string when it breaks the contract (not a string, or not the one reported before)."""
+        value = info.get(GROUND_TRUTH_KEY)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            return (
+                f"env_contract: info[{GROUND_TRUTH_KEY!r}] must be a string (the task's answer), "
+                f"got {type(value).__name__} {value!r}"
+            )
+        known = self.trajectory.ground_truth
+        if known is not None and value != known:
+            return f"env_contract: info[{GROUND_TRUTH_KEY!r}] changed within the episode, from {known!r} to {value!r}"
+        self.trajectory.ground_truth = value
+        return None
 
     # --- ending -------------------------------------------------------------------------
 

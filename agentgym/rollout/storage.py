@@ -10,7 +10,8 @@ dataset with `datasets.Dataset.from_parquet(path)` (or `as_dataset(path)`), one 
 Columns (Parquet types):
     group_id, episode_id (string); env_id (string), seed (int64, null), options and env_kwargs
     (string: JSON); status, failure, truncation, parent_episode_id (string, null where unset);
-    terminated, truncated, success (bool); branch_turn (int64, null); num_turns (int64);
+    terminated, truncated, success (bool); branch_turn (int64, null); ground_truth (string,
+    null: the task's answer the environment reported, `Trajectory.ground_truth`); num_turns (int64);
     episode_return (float64, the sum of the episode's rewards); turn_index (int64);
     prompt_ids, response_ids (list<int32>); response_logprobs (list<float64>); response_text,
     finish_reason, observation, anchor (string); reward, env_latency_s (float64);
@@ -43,6 +44,7 @@ EPISODE_COLUMNS = (
     "success",
     "parent_episode_id",
     "branch_turn",
+    "ground_truth",
     "num_turns",
     "episode_return",
 )
@@ -82,6 +84,7 @@ def schema() -> Any:
             ("success", pa.bool_()),
             ("parent_episode_id", pa.string()),
             ("branch_turn", pa.int64()),
+            ("ground_truth", pa.string()),
             ("num_turns", pa.int64()),
             ("episode_return", pa.float64()),
             ("turn_index", pa.int64()),
@@ -127,6 +130,7 @@ def _rows(trajectory: Trajectory) -> Iterator[dict[str, Any]]:
         "success": trajectory.success,
         "parent_episode_id": trajectory.parent_episode_id,
         "branch_turn": trajectory.branch_turn,
+        "ground_truth": trajectory.ground_truth,
         "num_turns": len(trajectory.turns),
         "episode_return": trajectory.total_reward,
     }
@@ -222,6 +226,7 @@ def read_trajectories(path: str | Path) -> list[Trajectory]:
                 success=row["success"],
                 parent_episode_id=row["parent_episode_id"],
                 branch_turn=row["branch_turn"],
+                ground_truth=row["ground_truth"],
             )
         if row["turn_index"] is not None:
             trajectory.turns.append(Turn(index=row["turn_index"], **{name: row[name] for name in TURN_COLUMNS[1:]}))

@@ -77,6 +77,12 @@ class Trajectory(BaseModel):
 
     A branch (see `agentgym.rollout.groups`) starts with copies of its prefix episode's
     `branch_turn` turns, the same in every branch of its group, then its own.
+
+    `ground_truth` is the task's answer as the environment reported it in
+    `info["ground_truth"]` (`agentgym.types.GROUND_TRUTH_KEY`) of its step results; None when
+    it reports none, or before the first step. It never enters a prompt (prompts are built
+    from observations only); trainers use it, e.g. IGPO's information-gain turn rewards
+    (`agentgym.trainers.igpo`; Wang et al., arXiv 2510.14967).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -93,6 +99,10 @@ class Trajectory(BaseModel):
     success: bool = False
     parent_episode_id: str | None = Field(default=None, description="for a branch: the episode it was forked from")
     branch_turn: int | None = Field(default=None, description="for a branch: turns played before the fork")
+    ground_truth: str | None = Field(
+        default=None,
+        description="the task's answer from the environment's info['ground_truth']; never shown to the policy",
+    )
 
     @property
     def total_reward(self) -> float:

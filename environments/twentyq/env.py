@@ -15,6 +15,9 @@ object; so the return is minus the number of turns before the right guess. The d
 limit is 20 turns (`TimeLimit`, truncation); the last turn reveals the object and sets
 `info["success"] = False`.
 
+Ground truth: every step reports the object's name in `info["ground_truth"]`
+(`agentgym.types.GROUND_TRUTH_KEY`), for trainers such as IGPO; it is never in the observation.
+
 Observation text: "Q<n>: " and the oracle's answer (echoing the canonical question it
 answered), then "Questions left: <k>." (when the env knows its limit, from its spec).
 
@@ -32,7 +35,7 @@ from typing import Any
 from agentgym.env import Env
 from agentgym.environments.twentyq.grammar import UNANSWERABLE, AttributeQuestion, Guess, QuestionParser
 from agentgym.environments.twentyq.knowledge import KnowledgeBase, Thing, load_knowledge_base
-from agentgym.types import Observation, StepResult
+from agentgym.types import GROUND_TRUTH_KEY, Observation, StepResult
 
 
 class TwentyQuestionsEnv(Env):
@@ -85,7 +88,10 @@ class TwentyQuestionsEnv(Env):
             text = f"Is it {parsed.thing.display}? " + self._judge(parsed.thing)
         else:
             text = f"{UNANSWERABLE} {parsed.reason}"
-        info: dict[str, Any] = {"invalid_action": not isinstance(parsed, (AttributeQuestion, Guess))}
+        info: dict[str, Any] = {
+            "invalid_action": not isinstance(parsed, (AttributeQuestion, Guess)),
+            GROUND_TRUTH_KEY: self.secret.name,
+        }
         out_of_turns = not self.solved and self.turn_limit is not None and self.turns >= self.turn_limit
         if self.solved or out_of_turns:
             info["success"] = self.solved

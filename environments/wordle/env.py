@@ -25,6 +25,10 @@ Rewards:
     | valid wrong sixth guess                 | 0                 | terminated, success False  |
     | invalid guess                           | -invalid_penalty  | no (guess not used)        |
 
+Ground truth: every step reports the secret (lower case) in `info["ground_truth"]`
+(`agentgym.types.GROUND_TRUTH_KEY`), for trainers such as IGPO; the observation shows it only
+when the episode ends.
+
 Anchor: the secret and the sorted multiset of valid guesses made, e.g. `wordle secret=abbey
 guesses=crane,plumb`: everything that decides the rest of the episode (the feedback follows from
 the secret and the guesses; the order of the guesses and any invalid turns do not matter).
@@ -38,7 +42,7 @@ from typing import Any
 
 from agentgym.actions import answer_text
 from agentgym.env import Env
-from agentgym.types import Observation, StepResult
+from agentgym.types import GROUND_TRUTH_KEY, Observation, StepResult
 
 from .board import LEGEND, board_line, score
 from .words import WORD_LENGTH, allowed_guesses, answers
@@ -90,7 +94,7 @@ class WordleEnv(Env):
             return StepResult(
                 observation=self._observation(f"Invalid guess: {problem}. It does not count as a guess."),
                 reward=-self.invalid_penalty,
-                info={"invalid_action": True},
+                info={"invalid_action": True, GROUND_TRUTH_KEY: self.secret},
             )
         self.guesses.append(guess)
         if guess == self.secret:
@@ -99,16 +103,16 @@ class WordleEnv(Env):
                 observation=self._observation(f"Solved: {guess.upper()} in {count} guess{'es' * (count > 1)}!"),
                 reward=1.0,
                 terminated=True,
-                info={"invalid_action": False, "success": True},
+                info={"invalid_action": False, "success": True, GROUND_TRUTH_KEY: self.secret},
             )
         if len(self.guesses) == MAX_GUESSES:
             return StepResult(
                 observation=self._observation(f"Out of guesses: the word was {self.secret.upper()}."),
                 terminated=True,
-                info={"invalid_action": False, "success": False},
+                info={"invalid_action": False, "success": False, GROUND_TRUTH_KEY: self.secret},
             )
         miss = self._observation(f"{guess.upper()} is not the word.")
-        return StepResult(observation=miss, info={"invalid_action": False})
+        return StepResult(observation=miss, info={"invalid_action": False, GROUND_TRUTH_KEY: self.secret})
 
     async def fork(self) -> WordleEnv:
         return copy.deepcopy(self)

@@ -1,0 +1,71 @@
+"""Running `agentgym serve` as a child process: for the demo, the trainer and tests that want
+the environment in its own process, as in production."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["ServerProcess"]
+
+
+class ServerProcess:
+    """`agentgym serve ENV_IDS --port 0` in a subprocess, logging (as text) to `log_path`.
+
+    `start()` returns once the server printed its URL (`self.url`, `http://127.0.0.1:PORT`);
+    `stop()` sends SIGTERM (a graceful drain) and returns the exit code, killing the process
+    if it has not exited within `timeout_s`. Also a context manager.
+
+    Raises (from `start`):
+        RuntimeError: the server exited or printed no URL; the message names its log.
+    """
+
+    def __init__(self, env_ids: list[str], log_path: str | Path, *, extra_args: list[str] | None = None):
+        self.env_ids = list(env_ids)
+        self.log_path = Path(log_path)
+        self.extra_args = list(extra_args or [])
+        self.process: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "agentgym.cli", "serve", *self.env_ids, "--port", "0", "--log-format", "text"]
+        with self.log_path.open("w") as log:
+            self.process = subprocess.Popen(command + self.extra_args, stdout=subprocess.PIPE, stderr=log, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        match = re.search(r"(http://\S+)", line)
+        if not match:
+            self.process.kill()
+            self.process.wait()
+            raise RuntimeError(f"the server did not start (it printed {line!r}); its log is {self.log_path}")
+        self.url = match.group(1)
+        return self.url
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return self.process.returncode
+
+    def __enter__(self) -> ServerProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

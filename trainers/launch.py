@@ -1,0 +1,290 @@
+"""A whole training run from a `TrainConfig`: `agentgym train CONFIG.yaml`.
+
+The data path: a `RolloutEngine` plays groups of episodes with an `HFPolicy` (or a
+`VLLMPolicy`) against the environment (in process, served by a child `agentgym serve`, or at a
+server URL) while the `Trainer` trains on the previous batch; after each step the new weights
+are synced to the policy (`update_weights`: in place for HF, a weight reload for vLLM) and the
+engine only hands out groups sampled by weights at most `rollout.max_staleness` updates old.
+
+The output directory gets: config.yaml (the resolved config), metrics.jsonl and tensorboard/
+(one row per step: reward, success, KL, entropy, clip fraction, advantage statistics, time per
+phase), checkpoints/step-NNNNNN.pt (exact: see `Trainer.state_dict`), curve.png,
+trajectories.jsonl (the last batch's first few episodes, decoded) and model/ (the final
+weights and tokenizer, loadable with `from_pretrained`). `resume=True` continues from the
+newest checkpoint there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+import agentgym
+from agentgym.policies.base import SamplingParams
+from agentgym.rollout.engine import RolloutEngine
+from agentgym.rollout.envs import EnvSource, LocalEnvs, RemoteEnvs
+from agentgym.rollout.episode import EpisodeLimits
+from agentgym.rollout.prompts import PromptBuilder
+from agentgym.rollout.storage import write_jsonl
+from agentgym.rollout.types import Group, Task
+from agentgym.server.spawn import ServerProcess
+from agentgym.trainers.config import TrainConfig
+from agentgym.trainers.tracking import MetricsLog, plot_curve
+from agentgym.trainers.trainer import Trainer
+from agentgym.trainers.warm_start import environment_corpus, expert_pairs
+
+__all__ = ["TrainResult", "latest_checkpoint", "load_model", "train"]
+
+logger = logging.getLogger("agentgym.trainers")
+
+WARM_START_SEED_OFFSET = 10_000_000
+"""Expert episodes for behaviour cloning use seeds from here on, away from the training tasks'."""
+
+
+@dataclass
+class TrainResult:
+    """What a run left behind: its output directory, the per-step metrics, and the paths of
+    the curve (None when no step ran), the last checkpoint and the final model."""
+
+    output_dir: Path
+    rows: list[dict[str, Any]]
+    curve: Path | None
+    checkpoint: Path | None
+    model_dir: Path
+
+
+async def load_model(config: TrainConfig) -> tuple[Any, Any]:
+    """(model, tokenizer) for `config.model`: "tiny" builds (once) a small random model whose
+    tokenizer is trained on the environment's text into `<output_dir>/tiny-model`; anything else
+    is a Hugging Face name or path."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path: str | Path = config.model.name
+    if config.model.name == "tiny":
+        from agentgym.policies.tiny import build_tiny_model
+
+        path = config.output_dir / "tiny-model"
+        if not (path / "config.json").exists():
+            expert = config.warm_start.expert if config.warm_start else None
+            corpus = await environment_corpus(
+                config.env.id, config.env.kwargs, seeds=range(WARM_START_SEED_OFFSET - 32, WARM_START_SEED_OFFSET), expert=expert
+            )
+            build_tiny_model(path, corpus=corpus, seed=config.seed, **config.model.tiny)
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    return model, tokenizer
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest checkpoints/step-*.pt of a run, or None."""
+    found = sorted((Path(output_dir) / "checkpoints").glob("step-*.pt"))
+    return found[-1] if found else None
+
+
+def _save_checkpoint(trainer: Trainer, directory: Path, keep: int, env_steps: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"step-{trainer.step:06d}.pt"
+    partial = path.with_suffix(".tmp")
+    torch.save({"trainer": trainer.state_dict(), "env_steps": env_steps}, partial)
+    partial.replace(path)  # a crash mid-write never leaves a truncated checkpoint behind
+    for old in sorted(directory.glob("step-*.pt"))[:-keep]:
+        old.unlink()
+    return path
+
+
+def _tasks(config: TrainConfig, start: int) -> Iterator[Task]:
+    """The endless task stream: one group per seed, seed_offset + start, + start + 1, ..."""
+    for index in itertools.count(start):
+        yield Task(env_id=config.env.id, seed=config.env.seed_offset + index, env_kwargs=config.env.kwargs)
+
+
+def _policy(config: TrainConfig, trainer: Trainer) -> Any:
+    from agentgym.policies.hf import HFPolicy
+
+    policy = HFPolicy(
+        copy.deepcopy(trainer.model).eval(),
+        trainer.tokenizer,
+        device=str(trainer.device),
+        dtype=trainer.autocast_dtype,
+        seed=config.seed + trainer.step,
+    )
+    policy.version = trainer.step
+    return policy
+
+
+async def _sync_weights(policy: Any, trainer: Trainer) -> None:
+    """The trainer's weights into the policy backend, tagged with the trainer's step."""
+    await policy.update_weights(trainer.model.state_dict(), version=trainer.step)
+
+
+def _trajectory_text(groups: list[Group], count: int, path: Path) -> None:
+    trajectories = [t for g in groups for t in g.completed][:count]
+    write_jsonl(trajectories, path)
+
+
+async def train(config: TrainConfig, *, resume: bool = False, console: Console | None = None) -> TrainResult:
+    """Run training as `config` says (module doc); returns what it wrote.
+
+    Raises:
+        FileNotFoundError: `resume` and no checkpoint in the output directory.
+        agentgym.rollout.engine.RolloutError: the rollout stopped on an error (e.g. the policy
+            failed); environment failures only drop the episodes they hit.
+    """
+    console = console or Console(stderr=True)
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    agentgym.spec(config.env.id)  # an unknown id fails here, with suggestions, before any work
+
+    model, tokenizer = await load_model(config)
+    trainer = Trainer(config, model, tokenizer)
+    prompts = PromptBuilder(tokenizer, history=config.rollout.history)
+    env_steps = 0
+    resume_step = None
+    if resume:
+        checkpoint = latest_checkpoint(out)
+        if checkpoint is None:
+            raise FileNotFoundError(f"--resume: no checkpoint in {out / 'checkpoints'}")
+        state = torch.load(checkpoint, weights_only=False)
+        trainer.load_state_dict(state["trainer"])
+        env_steps, resume_step = int(state["env_steps"]), trainer.step
+        console.print(f"resumed from {checkpoint} (step {trainer.step})")
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not config.logging.progress,
+    )
+    server = ServerProcess([config.env.id], out / "server.log") if config.env.serve else None
+    last_groups: list[Group] = []
+    with progress, MetricsLog(out, tensorboard=config.logging.tensorboard, resume_step=resume_step) as log:
+        if config.warm_start is not None and not resume:
+            await _warm_start(config, trainer, prompts, progress)
+        try:
+            source: EnvSource = LocalEnvs()
+            if server is not None:
+                await asyncio.to_thread(server.start)
+                console.print(f"serving {config.env.id} at {server.url} (pid {server.pid}, log {server.log_path})")
+                source = RemoteEnvs([server.url])
+            elif config.env.url:
+                source = RemoteEnvs([config.env.url])
+            last_groups, env_steps = await _rl_loop(config, trainer, prompts, source, log, progress, env_steps)
+        finally:
+            if server is not None:
+                await asyncio.to_thread(server.stop)
+
+    checkpoint = _save_checkpoint(trainer, out / "checkpoints", config.logging.keep_checkpoints, env_steps)
+    model_dir = out / "model"
+    trainer.model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    if last_groups and config.logging.save_trajectories:
+        _trajectory_text(last_groups, config.logging.save_trajectories, out / "trajectories.jsonl")
+    curve = plot_curve(log.rows, out / "curve.png", title=f"{config.algorithm} on {config.env.id}")
+    return TrainResult(out, log.rows, curve, checkpoint, model_dir)
+
+
+async def _warm_start(config: TrainConfig, trainer: Trainer, prompts: PromptBuilder, progress: Progress) -> None:
+    section = config.warm_start
+    assert section is not None
+    end_token = trainer.tokenizer.eos_token_id
+    pairs = await expert_pairs(
+        config.env.id,
+        config.env.kwargs,
+        section.expert,
+        prompts,
+        seeds=range(WARM_START_SEED_OFFSET, WARM_START_SEED_OFFSET + section.episodes),
+        max_turns=config.rollout.max_turns,
+        end_token_id=end_token,
+    )
+    task = progress.add_task("behaviour cloning", total=section.steps, status=f"{len(pairs)} expert turns")
+    steps = trainer.clone_behaviour(pairs, steps=section.steps, batch_size=section.batch_size, lr=section.lr)
+    for loss in await asyncio.to_thread(list, _tick(steps, progress, task)):
+        del loss
+
+
+def _tick(losses: Iterator[float], progress: Progress, task: Any) -> Iterator[float]:
+    for loss in losses:
+        progress.update(task, advance=1, status=f"loss {loss:.3f}")
+        yield loss
+
+
+async def _rl_loop(
+    config: TrainConfig,
+    trainer: Trainer,
+    prompts: PromptBuilder,
+    source: EnvSource,
+    log: MetricsLog,
+    progress: Progress,
+    env_steps: int,
+) -> tuple[list[Group], int]:
+    rollout = config.rollout
+    policy = _policy(config, trainer)
+    engine = RolloutEngine(
+        policy,
+        _tasks(config, trainer.step * rollout.groups_per_step),
+        envs=source,
+        prompts=prompts,
+        group_size=rollout.group_size,
+        max_in_flight=rollout.max_in_flight,
+        queue_size=rollout.groups_per_step,
+        max_staleness=rollout.max_staleness,
+        limits=EpisodeLimits(
+            max_turns=rollout.max_turns,
+            max_response_tokens=rollout.max_response_tokens,
+            max_context_tokens=policy.max_positions,
+        ),
+        sampling=SamplingParams(temperature=rollout.temperature),
+    )
+    task = progress.add_task(f"{config.algorithm} steps", total=config.optim.steps, completed=trainer.step, status="")
+    groups: list[Group] = []
+    try:
+        async with engine:
+            while trainer.step < config.optim.steps:
+                started = time.perf_counter()
+                groups = await engine.get_batch(rollout.groups_per_step, current_version=policy.version)
+                waited = time.perf_counter() - started
+                metrics = await asyncio.to_thread(trainer.train_step, groups)
+                started = time.perf_counter()
+                await _sync_weights(policy, trainer)
+                env_steps += int(metrics["rollout/env_steps"])
+                oldest = min(t.policy_versions[0] for g in groups for t in g.trajectories)
+                metrics.update({
+                    "rollout/env_steps_total": float(env_steps),
+                    "rollout/policy_lag": float(trainer.step - 1 - oldest),
+                    "time/rollout_wait_s": waited,
+                    "time/sync_s": time.perf_counter() - started,
+                })
+                log.write(metrics)
+                progress.update(task, advance=1, status=_status(metrics))
+                every = config.logging.checkpoint_every
+                if every and trainer.step % every == 0 and trainer.step < config.optim.steps:
+                    _save_checkpoint(trainer, config.output_dir / "checkpoints", config.logging.keep_checkpoints, env_steps)
+    finally:
+        await policy.aclose()
+    return groups, env_steps
+
+
+def _status(metrics: dict[str, float]) -> str:
+    parts = [f"success {metrics.get('rollout/success', float('nan')):.2f}", f"return {metrics.get('rollout/return', float('nan')):.2f}"]
+    if "update/kl" in metrics:
+        parts.append(f"kl {metrics['update/kl']:.4f}")
+    if "update/entropy" in metrics:
+        parts.append(f"entropy {metrics['update/entropy']:.2f}")
+    return " ".join(parts)
