@@ -71,6 +71,8 @@ class EnvSection(_Section):
             (the environment then runs in its own process, as in production).
         url: the base URL of a running server (`ws://host:port` or `http://...`); excludes `serve`.
         seed_offset: task seeds are seed_offset + 0, 1, 2, ... (a group per seed).
+        num_tasks: cycle through this many seeds (seed_offset .. seed_offset + num_tasks - 1),
+            training on a fixed pool of tasks; None: a new seed for every group.
     """
 
     id: str
@@ -78,6 +80,7 @@ class EnvSection(_Section):
     serve: bool = False
     url: str | None = None
     seed_offset: int = 0
+    num_tasks: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _one_source(self) -> EnvSection:
@@ -99,6 +102,10 @@ class RolloutSection(_Section):
         history: past turns shown in the prompt (None: all).
         temperature: sampling temperature (the loss scores at the same temperature).
         max_staleness: consume only groups sampled by weights at most this many updates old.
+        backend: "hf" samples with an `HFPolicy` in this process (weights synced in place);
+            "vllm" with an in-process `VLLMPolicy` (a GPU and `pip install 'agentgym[vllm]'`;
+            weights reloaded into the engine after every step).
+        vllm: extra `vllm.AsyncEngineArgs` for the vllm backend (e.g. gpu_memory_utilization).
     """
 
     group_size: int = Field(8, ge=1)
@@ -109,6 +116,8 @@ class RolloutSection(_Section):
     history: int | None = Field(2, ge=0)
     temperature: float = Field(1.0, gt=0)
     max_staleness: int | None = Field(1, ge=0)
+    backend: Literal["hf", "vllm"] = "hf"
+    vllm: dict[str, Any] = Field(default_factory=dict)
 
 
 class OptimSection(_Section):
@@ -122,6 +131,9 @@ class OptimSection(_Section):
         micro_batch_size: sequences per forward/backward; gradients of a mini-batch's
             micro-batches are accumulated (normalised by the mini-batch's token count).
         max_grad_norm: gradient clipping by global norm (None: off).
+        warmup_steps: optimizer steps over which the learning rate rises linearly from lr /
+            (warmup_steps + 1) to lr (0: none). Adam's first updates move every weight by about
+            lr whatever the gradient's size, which can wreck a small or freshly warm-started model.
     """
 
     steps: int = Field(50, ge=1)
@@ -132,6 +144,7 @@ class OptimSection(_Section):
     mini_batches: int = Field(1, ge=1)
     micro_batch_size: int = Field(32, ge=1)
     max_grad_norm: float | None = Field(1.0, gt=0)
+    warmup_steps: int = Field(0, ge=0)
 
 
 class LossSection(_Section):

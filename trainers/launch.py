@@ -45,7 +45,7 @@ from agentgym.trainers.tracking import MetricsLog, plot_curve
 from agentgym.trainers.trainer import Trainer
 from agentgym.trainers.warm_start import environment_corpus, expert_pairs
 
-__all__ = ["TrainResult", "latest_checkpoint", "load_model", "train"]
+__all__ = ["TrainResult", "behaviour_clone", "latest_checkpoint", "load_model", "train"]
 
 logger = logging.getLogger("agentgym.trainers")
 
@@ -105,28 +105,48 @@ def _save_checkpoint(trainer: Trainer, directory: Path, keep: int, env_steps: in
 
 
 def _tasks(config: TrainConfig, start: int) -> Iterator[Task]:
-    """The endless task stream: one group per seed, seed_offset + start, + start + 1, ..."""
+    """The endless task stream: one group per seed, seed_offset + start, + start + 1, ...
+    (modulo `num_tasks` when the config sets a fixed pool)."""
+    pool = config.env.num_tasks
     for index in itertools.count(start):
-        yield Task(env_id=config.env.id, seed=config.env.seed_offset + index, env_kwargs=config.env.kwargs)
+        seed = config.env.seed_offset + (index % pool if pool else index)
+        yield Task(env_id=config.env.id, seed=seed, env_kwargs=config.env.kwargs)
 
 
 def _policy(config: TrainConfig, trainer: Trainer) -> Any:
-    from agentgym.policies.hf import HFPolicy
+    """The rollout policy, holding the trainer's current weights (`rollout.backend`)."""
+    if config.rollout.backend == "vllm":
+        from agentgym.policies.vllm import VLLMPolicy
 
-    policy = HFPolicy(
-        copy.deepcopy(trainer.model).eval(),
-        trainer.tokenizer,
-        device=str(trainer.device),
-        dtype=trainer.autocast_dtype,
-        seed=config.seed + trainer.step,
-    )
+        weights = config.output_dir / "policy-weights"
+        trainer.model.save_pretrained(weights)
+        trainer.tokenizer.save_pretrained(weights)
+        policy = VLLMPolicy(str(weights), **config.rollout.vllm)
+    else:
+        from agentgym.policies.hf import HFPolicy
+
+        policy = HFPolicy(
+            copy.deepcopy(trainer.model).eval(),
+            trainer.tokenizer,
+            device=str(trainer.device),
+            dtype=trainer.autocast_dtype,
+            seed=config.seed + trainer.step,
+        )
     policy.version = trainer.step
     return policy
 
 
 async def _sync_weights(policy: Any, trainer: Trainer) -> None:
-    """The trainer's weights into the policy backend, tagged with the trainer's step."""
-    await policy.update_weights(trainer.model.state_dict(), version=trainer.step)
+    """The trainer's weights into the policy backend (in place for HF, a reload into the vLLM
+    engine), tagged with the trainer's step as the policy version."""
+    from agentgym.policies.hf import HFPolicy
+
+    weights = trainer.model.state_dict()
+    if isinstance(policy, HFPolicy):
+        await policy.update_weights(weights, version=trainer.step)
+    else:
+        await policy.update_weights(list(weights.items()))
+        policy.version = trainer.step
 
 
 def _trajectory_text(groups: list[Group], count: int, path: Path) -> None:
@@ -148,15 +168,15 @@ async def train(config: TrainConfig, *, resume: bool = False, console: Console |
     (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     agentgym.spec(config.env.id)  # an unknown id fails here, with suggestions, before any work
 
+    checkpoint = latest_checkpoint(out) if resume else None
+    if resume and checkpoint is None:
+        raise FileNotFoundError(f"--resume: no checkpoint in {out / 'checkpoints'}")
     model, tokenizer = await load_model(config)
     trainer = Trainer(config, model, tokenizer)
     prompts = PromptBuilder(tokenizer, history=config.rollout.history)
     env_steps = 0
     resume_step = None
-    if resume:
-        checkpoint = latest_checkpoint(out)
-        if checkpoint is None:
-            raise FileNotFoundError(f"--resume: no checkpoint in {out / 'checkpoints'}")
+    if checkpoint is not None:
         state = torch.load(checkpoint, weights_only=False)
         trainer.load_state_dict(state["trainer"])
         env_steps, resume_step = int(state["env_steps"]), trainer.step
@@ -176,7 +196,7 @@ async def train(config: TrainConfig, *, resume: bool = False, console: Console |
     last_groups: list[Group] = []
     with progress, MetricsLog(out, tensorboard=config.logging.tensorboard, resume_step=resume_step) as log:
         if config.warm_start is not None and not resume:
-            await _warm_start(config, trainer, prompts, progress)
+            await behaviour_clone(config, trainer, prompts, progress)
         try:
             source: EnvSource = LocalEnvs()
             if server is not None:
@@ -200,9 +220,12 @@ async def train(config: TrainConfig, *, resume: bool = False, console: Console |
     return TrainResult(out, log.rows, curve, checkpoint, model_dir)
 
 
-async def _warm_start(config: TrainConfig, trainer: Trainer, prompts: PromptBuilder, progress: Progress) -> None:
+async def behaviour_clone(config: TrainConfig, trainer: Trainer, prompts: PromptBuilder, progress: Progress) -> None:
+    """The `warm_start` section: the expert's episodes as (prompt, response) pairs, then
+    supervised steps on them (`Trainer.clone_behaviour`), shown on `progress`."""
     section = config.warm_start
-    assert section is not None
+    if section is None:
+        raise ValueError("the config has no warm_start section")
     end_token = trainer.tokenizer.eos_token_id
     pairs = await expert_pairs(
         config.env.id,
@@ -277,7 +300,9 @@ async def _rl_loop(
                 if every and trainer.step % every == 0 and trainer.step < config.optim.steps:
                     _save_checkpoint(trainer, config.output_dir / "checkpoints", config.logging.keep_checkpoints, env_steps)
     finally:
-        await policy.aclose()
+        close = getattr(policy, "aclose", None)
+        if close is not None:
+            await close()
     return groups, env_steps
 
 

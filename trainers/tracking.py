@@ -14,6 +14,9 @@ __all__ = ["MetricsLog", "plot_curve", "read_metrics"]
 
 logger = logging.getLogger("agentgym.trainers")
 
+SMOOTHING = 5
+"""Steps in the curve's moving average (drawn once there are twice as many steps)."""
+
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """The rows of a metrics.jsonl file (an absent file has none)."""
@@ -89,7 +92,11 @@ def plot_curve(rows: Sequence[dict[str, Any]], path: str | Path, *, title: str =
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
     for axis, key, label in ((left, "rollout/success", "success rate"), (right, "rollout/return", "mean return")):
         values = [row.get(key, float("nan")) for row in rows]
-        axis.plot(steps, values, marker="o", markersize=3, linewidth=1.2)
+        axis.plot(steps, values, marker="o", markersize=3, linewidth=0.8, alpha=0.45, label="per step")
+        if len(values) >= 2 * SMOOTHING:
+            smoothed = [sum(values[i - SMOOTHING + 1 : i + 1]) / SMOOTHING for i in range(SMOOTHING - 1, len(values))]
+            axis.plot(steps[SMOOTHING - 1 :], smoothed, linewidth=2.0, label=f"mean of {SMOOTHING} steps")
+            axis.legend(loc="best", fontsize=8)
         axis.set_xlabel("environment steps")
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)

@@ -90,6 +90,10 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay
         )
+        warmup = optim.warmup_steps
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda done: min(1.0, (done + 1) / (warmup + 1))
+        )
         self.loss_config = LossConfig(**config.loss.model_dump())
         self.step = 0
         self.rng = np.random.default_rng(config.seed)
@@ -261,6 +265,7 @@ class Trainer:
         metrics["update/tokens"] = float(tokens_seen)
         metrics["update/grad_norm"] = float(np.mean(grad_norms))
         metrics["update/optimizer_steps"] = float(len(grad_norms))
+        metrics["update/lr"] = self.scheduler.get_last_lr()[0]
         return metrics
 
     def _micro_batch_loss(self, micro: list[_Sample], token_total: int) -> Any:
@@ -288,6 +293,7 @@ class Trainer:
         max_norm = self.config.optim.max_grad_norm
         norm = torch.nn.utils.clip_grad_norm_(parameters, max_norm if max_norm is not None else float("inf"))
         self.optimizer.step()
+        self.scheduler.step()
         return float(norm)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -326,6 +332,7 @@ class Trainer:
             "step": self.step,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
             "reference": None if self.reference is None else self.reference.state_dict(),
             "archer": None if self.archer is None else self.archer.state_dict(),
             "rng": {
@@ -353,6 +360,7 @@ class Trainer:
         self.step = int(state["step"])
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
         if self.reference is not None:
             self.reference.load_state_dict(state["reference"])
         if self.archer is not None:

@@ -39,6 +39,14 @@ async def test_expert_solves_every_seed_and_random_does_worse(run_agent):
     assert random.success_rate < 0.2 and random.mean_return < 0  # measured: 0.07 and -0.70
 
 
+async def test_the_easy_preset_is_solvable_in_few_moves_and_random_moves_solve_some(run_agent):
+    expert = await run_agent("sokoban-easy-v0", lambda seed: SokobanSolver(), range(100))
+    random = await run_agent("sokoban-easy-v0", lambda seed: RandomAgent(MOVES, seed), range(100))
+    assert expert.success_rate == 1.0
+    assert max(e.turns for e in expert.episodes) <= 3  # optimal solutions of 1-3 moves
+    assert 0.2 < random.success_rate < 0.7  # measured: about 0.4 (the demo's room for learning)
+
+
 @pytest.mark.parametrize("env_id", ["sokoban-8x8-2box-v0", "sokoban-10x10-3box-v0"])
 async def test_expert_solves_the_harder_presets(run_agent, env_id):
     expert = await run_agent(env_id, lambda seed: SokobanSolver(), range(15))

@@ -156,3 +156,33 @@ def test_a_checkpoint_of_another_algorithm_is_refused(tiny_dir: Path, sokoban_gr
     grpo = make_trainer(tiny_dir, make_config("grpo", loss={"kl_coef": 0.0}))
     with pytest.raises(ValueError, match="ArCHer"):
         grpo.load_state_dict(state)
+
+
+def test_updates_raise_the_probability_of_advantaged_responses(tiny_dir: Path, sokoban_groups: list) -> None:
+    """The sign of learning: a few updates on one batch make the turns with a positive advantage
+    more likely and those with a negative one less likely."""
+    from agentgym.policies.hf import score_batch
+    from agentgym.trainers.advantages import grpo_advantages
+    from agentgym.trainers.steps import StepTable
+
+    groups = [group.model_copy(deep=True) for group in sokoban_groups]
+    for group in groups:  # distinct returns within each group: episode j of a group earns j
+        for j, trajectory in enumerate(group.completed):
+            for turn in trajectory.turns:
+                turn.reward = j / len(trajectory.turns)
+    table = StepTable.from_groups(groups)
+    advantages = grpo_advantages(table)
+    turns = [turn for g in groups for t in g.completed for turn in t.turns]
+    assert (advantages > 0).any() and (advantages < 0).any()
+    trainer = make_trainer(tiny_dir, make_config("grpo", optim={"lr": 3e-3, "epochs": 4, "mini_batches": 1, "micro_batch_size": 64}, loss={"kl_coef": 0.0, "entropy_coef": 0.0, "clip_low": 10.0 / 11, "clip_high": 10.0}))
+
+    def total_logprob() -> list[float]:
+        return [sum(s) for s in score_batch(trainer.model, [t.prompt_ids for t in turns], [t.response_ids for t in turns])]
+
+    before = total_logprob()
+    trainer.train_step(groups)
+    after = total_logprob()
+    change = [a - b for a, b in zip(after, before, strict=True)]
+    up = [c for c, a in zip(change, advantages, strict=True) if a > 0]
+    down = [c for c, a in zip(change, advantages, strict=True) if a < 0]
+    assert sum(up) / len(up) > 0 > sum(down) / len(down)

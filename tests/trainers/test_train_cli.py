@@ -1,0 +1,80 @@
+"""`agentgym train`: a whole run end to end (tiny model, warm start, a served environment),
+its outputs, resuming it, and clear errors for bad configs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from support import run_command
+
+REPO = Path(__file__).resolve().parents[2]
+AGENTGYM = [sys.executable, "-m", "agentgym.cli"]
+
+
+def write_config(tmp_path: Path, **changes: object) -> Path:
+    config = {
+        "algorithm": "gigpo",
+        "output_dir": str(tmp_path / "run"),
+        "env": {"id": "sokoban-easy-v0", "serve": True},
+        "model": {"name": "tiny", "device": "cpu"},
+        "rollout": {"group_size": 4, "groups_per_step": 2, "max_in_flight": 8, "max_turns": 3, "max_response_tokens": 8, "history": 0},
+        "optim": {"steps": 2, "lr": 1e-3, "micro_batch_size": 32},
+        "warm_start": {"expert": "agentgym.environments.sokoban.solver:SokobanSolver", "episodes": 4, "steps": 3},
+        "logging": {"checkpoint_every": 1, "progress": False},
+        **changes,
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_run_writes_everything_and_resumes(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    out = run_command(*AGENTGYM, "train", config, cwd=tmp_path, timeout=400)
+    assert "trained gigpo for 2 steps" in out
+    run = tmp_path / "run"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [1, 2]
+    for key in ("rollout/success", "rollout/return", "update/kl", "update/entropy", "update/clip_fraction", "advantage/mean", "time/update_s", "time/rollout_wait_s", "time/sync_s"):
+        assert key in rows[0], key
+    assert rows[1]["rollout/env_steps_total"] > rows[0]["rollout/env_steps_total"] > 0
+    assert (run / "curve.png").read_bytes().startswith(b"\x89PNG")
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert (run / "model" / "config.json").exists() and (run / "model" / "tokenizer.json").exists()
+    trajectories = [json.loads(line) for line in (run / "trajectories.jsonl").read_text().splitlines()]
+    assert trajectories and all(t["task"]["env_id"] == "sokoban-easy-v0" for t in trajectories)
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.pt")) == ["step-000001.pt", "step-000002.pt"]
+    assert "serving sokoban-easy-v0" not in out  # progress and notes go to stderr
+    assert (run / "server.log").exists()  # the environment was served by a child `agentgym serve`
+
+    run_command(*AGENTGYM, "train", config, "--resume", "--set", "optim.steps=3", cwd=tmp_path, timeout=400)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"optim": {"stepz": 3}}, "optim.stepz"),
+        ({"algorithm": "ppo2"}, "algorithm"),
+        ({"env": {"id": "sokoban-v0", "serve": True, "url": "ws://127.0.0.1:1"}}, "env.serve or env.url"),
+        ({"env": {"id": "sokoban-v9"}}, "sokoban-v9"),
+    ],
+)
+def test_bad_configs_fail_with_the_key_named(tmp_path: Path, changes: dict, message: str) -> None:
+    config = write_config(tmp_path, **changes)
+    completed = subprocess.run([*AGENTGYM, "train", str(config)], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 2
+    assert message in completed.stderr
+
+
+def test_resume_without_a_checkpoint_is_a_usage_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    completed = subprocess.run([*AGENTGYM, "train", str(config), "--resume"], capture_output=True, text=True, timeout=200)
+    assert completed.returncode == 2
+    assert "no checkpoint" in completed.stderr
