@@ -33,12 +33,12 @@ from agentgym.trainers.trainer import Trainer
 
 GAMES: dict[str, dict[str, Any]] = {
     "sokoban-easy-v0": {
-        "env": {"id": "sokoban-easy-v0", "serve": True, "num_tasks": 16},
+        "env": {"id": "sokoban-easy-v0", "serve": True, "num_tasks": 8},
         "rollout": {"max_turns": 6, "history": 0},
         "warm_start": {"expert": "agentgym.environments.sokoban.solver:SokobanSolver"},
     },
     "frozenlake-v0": {
-        "env": {"id": "frozenlake-v0", "serve": True, "num_tasks": 16},
+        "env": {"id": "frozenlake-v0", "serve": True, "num_tasks": 8},
         "rollout": {"max_turns": 10, "history": 0},
         "warm_start": {"expert": "agentgym.environments.toy_text.frozen_lake:FrozenLakeSolver"},
     },
@@ -46,11 +46,11 @@ GAMES: dict[str, dict[str, Any]] = {
 
 BASE: dict[str, Any] = {
     "model": {"name": "tiny"},
-    "rollout": {"group_size": 8, "groups_per_step": 8, "max_in_flight": 64, "max_response_tokens": 8},
-    "optim": {"lr": 1e-3, "mini_batches": 4, "micro_batch_size": 64},
-    "loss": {"kl_coef": 0.0, "entropy_coef": 0.001},
-    "warm_start": {"episodes": 128, "steps": 60, "batch_size": 32, "lr": 3e-3},
-    "archer": {"critic": {"critic_lr": 1e-3, "critic_steps": 10, "critic_batch_size": 64, "warmup_iterations": 2}},
+    "rollout": {"group_size": 8, "groups_per_step": 4, "max_in_flight": 32, "max_response_tokens": 8},
+    "optim": {"lr": 3e-4, "warmup_steps": 16, "epochs": 2, "mini_batches": 4, "micro_batch_size": 64},
+    "loss": {"kl_coef": 0.05, "entropy_coef": 0.0},
+    "warm_start": {"episodes": 128, "steps": 100, "batch_size": 32, "lr": 3e-3},
+    "archer": {"critic": {"critic_lr": 1e-3, "critic_steps": 10, "critic_batch_size": 32, "warmup_iterations": 2}},
     "logging": {"checkpoint_every": 0, "progress": False, "tensorboard": False, "save_trajectories": 4},
 }
 
@@ -142,7 +142,7 @@ async def main() -> None:
                     rows = (await train(config, console=console)).rows
                 results.setdefault(game, {}).setdefault(algorithm, []).append(rows)
 
-    table = Table(title=f"training success, mean of the last {args.window} steps ({args.steps} steps of 64 episodes)")
+    table = Table(title=f"training success, mean of the last {args.window} steps ({args.steps} steps)")
     for column in ("game", "algorithm", "success (mean of seeds)", "per seed", "env steps", "minutes per run"):
         table.add_column(column)
     summary = []
