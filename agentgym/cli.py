@@ -511,7 +511,9 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=_HelpFormatter,
     )
     parser.add_argument("config", help="the YAML config file")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    mode.add_argument("--overwrite", action="store_true", help="replace a previous run's outputs in output_dir")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], type=parse_override, metavar="KEY=VALUE",
         help="override a config key (dotted, e.g. optim.steps=5); repeatable",
@@ -521,20 +523,24 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_train(args: argparse.Namespace, ui: UI) -> int:
     from agentgym.trainers.config import ConfigError, load_config
-    from agentgym.trainers.launch import train
+    from agentgym.trainers.launch import OutputDirInUse, train
 
     try:
         config = load_config(args.config, dict(args.overrides))
-        agentgym.spec(config.env.id)
+        if not config.env.url:
+            agentgym.spec(config.env.id)
     except (ConfigError, UnknownEnvironment) as error:
         ui.error(str(error))
         return EXIT_USAGE
     _quiet_transformers()
     try:
-        result = asyncio.run(train(config, resume=args.resume, console=ui.err))
-    except FileNotFoundError as error:
+        result = asyncio.run(train(config, resume=args.resume, overwrite=args.overwrite, console=ui.err))
+    except (FileNotFoundError, OutputDirInUse) as error:
         ui.error(str(error))
         return EXIT_USAGE
+    except (ValueError, TypeError, RuntimeError, ImportError, OSError) as error:  # a broken environment, expert, device, ...
+        ui.error(f"training stopped: {error}")
+        return EXIT_FAILURE
     last = result.rows[-1] if result.rows else {}
     ui.out.print(
         f"trained {config.algorithm} for {last.get('step', 0)} steps: success {last.get('rollout/success', float('nan')):.2f}, "

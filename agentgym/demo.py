@@ -55,7 +55,7 @@ async def run_demo(output_dir: Path, console: Console, *, steps: int | None = No
         f"{config.optim.steps} steps of {config.rollout.groups_per_step}x{config.rollout.group_size} episodes; "
         f"output in {output_dir}"
     )
-    result = await train(config, console=console)
+    result = await train(config, overwrite=True, console=console)  # the demo owns its output directory
     success = [row["rollout/success"] for row in result.rows if "rollout/success" in row]
     window = min(WINDOW, max(1, len(success) // 2))
     first = sum(success[:window]) / window

@@ -25,8 +25,9 @@ GROUND_TRUTH_KEY = "ground_truth"
 
 Contract: an environment whose task has one answer (the hidden object of Twenty Questions, the
 secret number, the Wordle word) sets `info[GROUND_TRUTH_KEY]` to that answer, as a string, in
-every `StepResult` of the episode, always the same string. It is for trainers only, never for the
-policy: it must never be placed in an `Observation` (text, anchor, metadata or tools), and the
+every `StepResult` of the episode, always the same non-empty string. It is for trainers only,
+never for the policy: it must never be placed in an observation's text, metadata or tools (the
+anchor, which names the true state for GiGPO and never reaches a prompt, may contain it), and the
 rollout never puts `info` into a prompt, so the policy cannot see it. The rollout records it in
 `agentgym.rollout.types.Trajectory.ground_truth`; IGPO's information-gain turn rewards
 (Wang et al., "Information Gain-based Policy Optimization", arXiv 2510.14967;

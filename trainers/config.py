@@ -8,7 +8,7 @@ default. See examples/train/*.yaml for one config per algorithm.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -42,6 +42,16 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class TinyModelSection(_Section):
+    """The tiny model's size (`agentgym.policies.tiny.build_tiny_model`); its seed is the run's."""
+
+    hidden_size: int = Field(64, ge=8)
+    layers: int = Field(2, ge=1)
+    heads: int = Field(4, ge=1)
+    vocab_size: int = Field(512, ge=300)
+    max_positions: int = Field(4096, ge=64)
+
+
 class ModelSection(_Section):
     """The policy model.
 
@@ -49,16 +59,16 @@ class ModelSection(_Section):
         name: a Hugging Face model name or local path, or "tiny": a small random model and a
             tokenizer trained on the environment's own text, built offline into
             `<output_dir>/tiny-model` (`agentgym.policies.tiny.build_tiny_model`).
-        tiny: arguments for the tiny model (hidden_size, layers, heads, vocab_size, seed).
+        tiny: the tiny model's size (hidden_size, layers, heads, vocab_size, max_positions).
         dtype: "auto" (bfloat16 autocast on a GPU that supports it, float32 on CPU),
             "float32" or "bfloat16".
         device: "auto" (CUDA when available), "cpu" or "cuda[:N]".
     """
 
     name: str = "tiny"
-    tiny: dict[str, int] = Field(default_factory=lambda: {"hidden_size": 64, "layers": 2, "heads": 4, "vocab_size": 512})
+    tiny: TinyModelSection = Field(default_factory=lambda: TinyModelSection())
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
-    device: str = "auto"
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 class EnvSection(_Section):
@@ -139,7 +149,7 @@ class OptimSection(_Section):
     steps: int = Field(50, ge=1)
     lr: float = Field(1e-6, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
     epochs: int = Field(1, ge=1)
     mini_batches: int = Field(1, ge=1)
     micro_batch_size: int = Field(32, ge=1)
@@ -150,8 +160,8 @@ class OptimSection(_Section):
 class LossSection(_Section):
     """The PPO-clip loss (`agentgym.trainers.loss`)."""
 
-    clip_low: float = 0.2
-    clip_high: float = 0.2
+    clip_low: float = Field(0.2, ge=0, lt=1)
+    clip_high: float = Field(0.2, ge=0)
     kl_coef: float = Field(0.01, ge=0)
     entropy_coef: float = Field(0.001, ge=0)
 
@@ -161,12 +171,15 @@ class GRPOSection(_Section):
 
 
 class GiGPOSection(_Section):
-    """GiGPO's settings (`gigpo_advantages`): defaults from the paper's reference."""
+    """GiGPO's settings (`gigpo_advantages`): defaults from the paper's reference, except
+    `invalid_penalty`: 0, because agentgym's environments already penalise an invalid action in
+    their reward (the reference adds 0.1 since its environments do not; adding it here would
+    charge GiGPO twice and make comparisons with GRPO unequal)."""
 
     gamma: float = Field(0.95, ge=0, le=1)
     omega: float = Field(1.0, ge=0)
     normalization: Literal["mean_std", "mean"] = "mean_std"
-    invalid_penalty: float = Field(0.1, ge=0)
+    invalid_penalty: float = Field(0.0, ge=0)
     episode_weighting: Literal["episode", "step"] = "episode"
 
 
@@ -187,6 +200,16 @@ class ArcherSection(_Section):
 
     critic: dict[str, Any] = Field(default_factory=dict)
     fresh_actions: bool = True
+
+    @model_validator(mode="after")
+    def _valid_critic(self) -> ArcherSection:
+        from agentgym.trainers.archer import ArcherConfig
+
+        try:
+            ArcherConfig(**self.critic)
+        except TypeError as error:
+            raise ValueError(f"archer.critic: {error} (keys: the fields of agentgym.trainers.archer.ArcherConfig)") from None
+        return self
 
 
 class WarmStartSection(_Section):
@@ -228,7 +251,7 @@ class TrainConfig(_Section):
     curve.png, trajectories.jsonl and the final model (model/)."""
 
     algorithm: Algorithm = "gigpo"
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     output_dir: Path = Path("runs/agentgym")
     model: ModelSection = Field(default_factory=ModelSection)
     env: EnvSection
@@ -256,6 +279,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"no config file at {path}; see examples/train/ for one per algorithm") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read {path}: {error}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(data, dict):

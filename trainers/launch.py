@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import json
 import logging
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +43,7 @@ from agentgym.rollout.storage import write_jsonl
 from agentgym.rollout.types import Group, Task
 from agentgym.server.spawn import ServerProcess
 from agentgym.trainers.config import TrainConfig
+from agentgym.trainers.steps import trainable_trajectories
 from agentgym.trainers.tracking import MetricsLog, plot_curve
 from agentgym.trainers.trainer import Trainer
 from agentgym.trainers.warm_start import environment_corpus, expert_pairs
@@ -71,19 +74,24 @@ async def load_model(config: TrainConfig) -> tuple[Any, Any]:
     is a Hugging Face name or path."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from agentgym.policies.hf import dtype_kwarg
+
     path: str | Path = config.model.name
     if config.model.name == "tiny":
         from agentgym.policies.tiny import build_tiny_model
 
         path = config.output_dir / "tiny-model"
-        if not (path / "config.json").exists():
+        recipe = {"env": config.env.id, "env_kwargs": config.env.kwargs, "seed": config.seed, **config.model.tiny.model_dump()}
+        recipe_file = path / "agentgym-tiny.json"
+        if not recipe_file.exists() or json.loads(recipe_file.read_text()) != recipe:
             expert = config.warm_start.expert if config.warm_start else None
             corpus = await environment_corpus(
                 config.env.id, config.env.kwargs, seeds=range(WARM_START_SEED_OFFSET - 32, WARM_START_SEED_OFFSET), expert=expert
             )
-            build_tiny_model(path, corpus=corpus, seed=config.seed, **config.model.tiny)
+            build_tiny_model(path, corpus=corpus, seed=config.seed, **config.model.tiny.model_dump())
+            recipe_file.write_text(json.dumps(recipe))
     tokenizer = AutoTokenizer.from_pretrained(str(path))
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(str(path), **{dtype_kwarg(): torch.float32})
     return model, tokenizer
 
 
@@ -121,7 +129,9 @@ def _policy(config: TrainConfig, trainer: Trainer) -> Any:
         weights = config.output_dir / "policy-weights"
         trainer.model.save_pretrained(weights)
         trainer.tokenizer.save_pretrained(weights)
-        policy = VLLMPolicy(str(weights), **config.rollout.vllm)
+        # log-probabilities after temperature, as the trainer scores them; bf16 weights
+        options = {"logprobs_mode": "processed_logprobs", "dtype": "bfloat16", **config.rollout.vllm}
+        policy = VLLMPolicy(str(weights), **options)
     else:
         from agentgym.policies.hf import HFPolicy
 
@@ -154,30 +164,53 @@ def _trajectory_text(groups: list[Group], count: int, path: Path) -> None:
     write_jsonl(trajectories, path)
 
 
-async def train(config: TrainConfig, *, resume: bool = False, console: Console | None = None) -> TrainResult:
-    """Run training as `config` says (module doc); returns what it wrote.
+RUN_OUTPUTS = ("checkpoints", "tensorboard", "metrics.jsonl", "curve.png", "trajectories.jsonl", "model", "server.log")
+"""What a run writes into its output directory (besides config.yaml and tiny-model/)."""
+
+
+class OutputDirInUse(FileExistsError):
+    """The output directory holds another run's checkpoints: resume it, overwrite it, or pick another."""
+
+
+async def train(
+    config: TrainConfig, *, resume: bool = False, overwrite: bool = False, console: Console | None = None
+) -> TrainResult:
+    """Run training as `config` says (module doc); returns what it wrote. `overwrite` first
+    deletes a previous run's outputs in the output directory.
 
     Raises:
         FileNotFoundError: `resume` and no checkpoint in the output directory.
+        OutputDirInUse: neither `resume` nor `overwrite`, and the directory holds checkpoints.
+        RuntimeError: every episode fails (the environment is broken or unreachable), or the
+            served environment's process exited.
         agentgym.rollout.engine.RolloutError: the rollout stopped on an error (e.g. the policy
             failed); environment failures only drop the episodes they hit.
     """
     console = console or Console(stderr=True)
     out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    agentgym.spec(config.env.id)  # an unknown id fails here, with suggestions, before any work
-
+    if not config.env.url:
+        agentgym.spec(config.env.id)  # an unknown id fails here, with suggestions, before any work
     checkpoint = latest_checkpoint(out) if resume else None
     if resume and checkpoint is None:
         raise FileNotFoundError(f"--resume: no checkpoint in {out / 'checkpoints'}")
+    if not resume and latest_checkpoint(out) is not None:
+        if not overwrite:
+            raise OutputDirInUse(
+                f"{out} holds another run's checkpoints: pass --resume to continue it, --overwrite to replace "
+                "it, or set another output_dir"
+            )
+        for name in RUN_OUTPUTS:
+            target = out / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     model, tokenizer = await load_model(config)
     trainer = Trainer(config, model, tokenizer)
     prompts = PromptBuilder(tokenizer, history=config.rollout.history)
     env_steps = 0
     resume_step = None
     if checkpoint is not None:
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         trainer.load_state_dict(state["trainer"])
         env_steps, resume_step = int(state["env_steps"]), trainer.step
         console.print(f"resumed from {checkpoint} (step {trainer.step})")
@@ -205,12 +238,14 @@ async def train(config: TrainConfig, *, resume: bool = False, console: Console |
                 source = RemoteEnvs([server.url])
             elif config.env.url:
                 source = RemoteEnvs([config.env.url])
-            last_groups, env_steps = await _rl_loop(config, trainer, prompts, source, log, progress, env_steps)
+            last_groups, env_steps = await _rl_loop(config, trainer, prompts, source, log, progress, env_steps, server)
         finally:
             if server is not None:
                 await asyncio.to_thread(server.stop)
 
-    checkpoint = _save_checkpoint(trainer, out / "checkpoints", config.logging.keep_checkpoints, env_steps)
+    checkpoint = await asyncio.to_thread(
+        _save_checkpoint, trainer, out / "checkpoints", config.logging.keep_checkpoints, env_steps
+    )
     model_dir = out / "model"
     trainer.model.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
@@ -256,6 +291,7 @@ async def _rl_loop(
     log: MetricsLog,
     progress: Progress,
     env_steps: int,
+    server: ServerProcess | None,
 ) -> tuple[list[Group], int]:
     rollout = config.rollout
     policy = _policy(config, trainer)
@@ -271,7 +307,7 @@ async def _rl_loop(
         limits=EpisodeLimits(
             max_turns=rollout.max_turns,
             max_response_tokens=rollout.max_response_tokens,
-            max_context_tokens=policy.max_positions,
+            max_context_tokens=getattr(policy, "max_positions", None),
         ),
         sampling=SamplingParams(temperature=rollout.temperature),
     )
@@ -281,13 +317,14 @@ async def _rl_loop(
         async with engine:
             while trainer.step < config.optim.steps:
                 started = time.perf_counter()
-                groups = await engine.get_batch(rollout.groups_per_step, current_version=policy.version)
+                groups = await _next_batch(engine, rollout.groups_per_step, policy.version, rollout.group_size, server)
                 waited = time.perf_counter() - started
                 metrics = await asyncio.to_thread(trainer.train_step, groups)
                 started = time.perf_counter()
-                await _sync_weights(policy, trainer)
+                if "update/tokens" in metrics:  # not during ArCHer's critic warm-up: the weights did not change
+                    await _sync_weights(policy, trainer)
                 env_steps += int(metrics["rollout/env_steps"])
-                oldest = min(t.policy_versions[0] for g in groups for t in g.trajectories)
+                oldest = min(turn.policy_version for g in groups for t in trainable_trajectories(g) for turn in t.turns)
                 metrics.update({
                     "rollout/env_steps_total": float(env_steps),
                     "rollout/policy_lag": float(trainer.step - 1 - oldest),
@@ -298,12 +335,38 @@ async def _rl_loop(
                 progress.update(task, advance=1, status=_status(metrics))
                 every = config.logging.checkpoint_every
                 if every and trainer.step % every == 0 and trainer.step < config.optim.steps:
-                    _save_checkpoint(trainer, config.output_dir / "checkpoints", config.logging.keep_checkpoints, env_steps)
+                    await asyncio.to_thread(
+                        _save_checkpoint, trainer, config.output_dir / "checkpoints", config.logging.keep_checkpoints, env_steps
+                    )
     finally:
         close = getattr(policy, "aclose", None)
         if close is not None:
             await close()
     return groups, env_steps
+
+
+HEALTH_CHECK_S = 5.0
+"""How often the loop checks, while it waits for a batch, that episodes can still complete."""
+
+
+async def _next_batch(engine: RolloutEngine, size: int, version: int, group_size: int, server: ServerProcess | None) -> list[Group]:
+    """The next batch, or an error instead of waiting forever: when the served environment's
+    process exited, or when every one of the first 2 x group_size episodes failed."""
+    batch = asyncio.ensure_future(engine.get_batch(size, current_version=version))
+    try:
+        while True:
+            done, _ = await asyncio.wait({batch}, timeout=HEALTH_CHECK_S)
+            if done:
+                return batch.result()
+            if server is not None and server.returncode is not None:
+                raise RuntimeError(f"the environment server exited with code {server.returncode}; see {server.log_path}")
+            stats = engine.stats
+            if stats.episodes_completed == 0 and stats.episodes_failed >= 2 * group_size:
+                examples = "; ".join(stats.failure_examples.values())
+                raise RuntimeError(f"every episode failed ({stats.episodes_failed} so far), e.g. {examples}")
+    finally:
+        if not batch.done():
+            batch.cancel()
 
 
 def _status(metrics: dict[str, float]) -> str:

@@ -50,7 +50,8 @@ class MetricsLog:
             except ImportError:
                 logger.warning("tensorboard is not installed: metrics go to metrics.jsonl only (pip install tensorboard)")
             else:
-                self._writer = SummaryWriter(str(self.directory / "tensorboard"), purge_step=resume_step)
+                purge = None if resume_step is None else resume_step + 1  # events after the checkpoint
+                self._writer = SummaryWriter(str(self.directory / "tensorboard"), purge_step=purge)
 
     def write(self, metrics: dict[str, float]) -> None:
         row = {key: value for key, value in metrics.items() if not (isinstance(value, float) and math.isnan(value))}

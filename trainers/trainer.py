@@ -84,7 +84,9 @@ class Trainer:
         self.config = config
         resolved, self.autocast_dtype = resolve_device(config)
         self.device = device or resolved
-        self.model = model.to(self.device).train()
+        # eval mode throughout: dropout would make the PPO ratio and the KL noisy on-policy
+        # (gradients flow in eval mode all the same)
+        self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         optim = config.optim
         self.optimizer = torch.optim.AdamW(
@@ -174,12 +176,10 @@ class Trainer:
             from agentgym.trainers.igpo import information_gain_rewards
 
             section = self.config.igpo
-            self.model.eval()
             with self._autocast():
                 gains = information_gain_rewards(
                     self.model, self.tokenizer, groups, answer_prefix=section.answer_prefix, variant=section.variant
                 )
-            self.model.train()
             finite = gains[np.isfinite(gains)]
             advantages = igpo_advantages(
                 table, gains, gamma=section.gamma, pooling=section.pooling, normalization=section.normalization
@@ -195,7 +195,7 @@ class Trainer:
         metrics = {f"archer/{key}": float(value) for key, value in critic.items()}
         metrics["archer/buffer"] = float(len(self.archer.buffer))
         metrics["archer/added"] = float(added)
-        if self.step < self.archer.config.warmup_iterations:
+        if not self.archer.actor_ready:
             metrics["archer/warming_up"] = 1.0
             return None, metrics
         turns = [turn for group in groups for t in trainable_trajectories(group) for turn in t.turns]
@@ -204,26 +204,26 @@ class Trainer:
 
     @torch.no_grad()
     def _sample_actions(self, states: list[list[int]]) -> list[list[int]]:
-        """Fresh responses from the current model for ArCHer's V target (torch's generator)."""
-        self.model.eval()
-        try:
-            width = max(len(s) for s in states)
-            pad = self.end_tokens[0]
-            input_ids = torch.tensor([[pad] * (width - len(s)) + list(s) for s in states], device=self.device)
-            attention = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in states], device=self.device)
-            with self._autocast():
-                output = self.model.generate(
-                    input_ids=input_ids,
-                    attention_mask=attention,
-                    do_sample=True,
-                    temperature=self.config.rollout.temperature,
-                    top_k=0,
-                    max_new_tokens=self.config.rollout.max_response_tokens,
-                    eos_token_id=self.end_tokens,
-                    pad_token_id=pad,
-                )
-        finally:
-            self.model.train()
+        """Fresh responses from the current model for ArCHer's V target (torch's generator),
+        sampled as the rollout samples: plain temperature sampling, whatever the model's own
+        generation config says about top-p or repetition penalties."""
+        from transformers import GenerationConfig
+
+        width = max(len(s) for s in states)
+        pad = self.end_tokens[0]
+        input_ids = torch.tensor([[pad] * (width - len(s)) + list(s) for s in states], device=self.device)
+        attention = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in states], device=self.device)
+        sampling = GenerationConfig(
+            do_sample=True,
+            temperature=self.config.rollout.temperature,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=self.config.rollout.max_response_tokens,
+            eos_token_id=self.end_tokens,
+            pad_token_id=pad,
+        )
+        with self._autocast():
+            output = self.model.generate(input_ids=input_ids, attention_mask=attention, generation_config=sampling)
         actions = []
         for row in output[:, width:].tolist():
             ends = [i for i, token in enumerate(row) if token in self.end_tokens]
@@ -239,6 +239,7 @@ class Trainer:
         sums = {"pg": 0.0, "kl": 0.0, "entropy": 0.0, "clipped": 0.0, "approx_kl": 0.0, "loss": 0.0}
         tokens_seen = 0
         grad_norms = []
+        lr = self.scheduler.get_last_lr()[0]  # the rate of this step's first optimizer step
         for _ in range(optim.epochs):
             order = self.rng.permutation(len(samples))
             for part in np.array_split(order, optim.mini_batches):
@@ -265,7 +266,7 @@ class Trainer:
         metrics["update/tokens"] = float(tokens_seen)
         metrics["update/grad_norm"] = float(np.mean(grad_norms))
         metrics["update/optimizer_steps"] = float(len(grad_norms))
-        metrics["update/lr"] = self.scheduler.get_last_lr()[0]
+        metrics["update/lr"] = lr
         return metrics
 
     def _micro_batch_loss(self, micro: list[_Sample], token_total: int) -> Any:

@@ -72,7 +72,7 @@ from agentgym.policies.base import Generation, SamplingParams
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["HFPolicy", "model_end_tokens", "response_logits", "response_logprobs", "score", "score_batch"]
+__all__ = ["HFPolicy", "dtype_kwarg", "model_end_tokens", "response_logits", "response_logprobs", "score", "score_batch"]
 
 _END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "</s>", "<|eot|>")
 """Well-known end-of-turn tokens; one counts as an end token when the chat template names it."""
@@ -301,7 +301,7 @@ class HFPolicy:
             if dtype is None:
                 dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
             tokenizer = AutoTokenizer.from_pretrained(name) if tokenizer is None else tokenizer
-            model = AutoModelForCausalLM.from_pretrained(name, **{_dtype_kwarg(): dtype}, **model_kwargs)
+            model = AutoModelForCausalLM.from_pretrained(name, **{dtype_kwarg(): dtype}, **model_kwargs)
             model = model.to(device)
         else:
             if tokenizer is None:
@@ -667,7 +667,7 @@ class _Sampler:
         return token, logprobs.gather(1, token[:, None]).squeeze(1)
 
 
-def _dtype_kwarg() -> str:
+def dtype_kwarg() -> str:
     """`from_pretrained` takes `dtype` in transformers >= 4.56 and `torch_dtype` before."""
     import transformers
 

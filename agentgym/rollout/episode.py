@@ -260,9 +260,9 @@ class Episode:
         value = info.get(GROUND_TRUTH_KEY)
         if value is None:
             return None
-        if not isinstance(value, str):
+        if not isinstance(value, str) or not value:
             return (
-                f"env_contract: info[{GROUND_TRUTH_KEY!r}] must be a string (the task's answer), "
+                f"env_contract: info[{GROUND_TRUTH_KEY!r}] must be a non-empty string (the task's answer), "
                 f"got {type(value).__name__} {value!r}"
             )
         known = self.trajectory.ground_truth

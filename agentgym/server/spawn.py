@@ -3,10 +3,12 @@ the environment in its own process, as in production."""
 
 from __future__ import annotations
 
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 __all__ = ["ServerProcess"]
@@ -15,16 +17,22 @@ __all__ = ["ServerProcess"]
 class ServerProcess:
     """`agentgym serve ENV_IDS --port 0` in a subprocess, logging (as text) to `log_path`.
 
-    `start()` returns once the server printed its URL (`self.url`, `http://127.0.0.1:PORT`);
-    `stop()` sends SIGTERM (a graceful drain) and returns the exit code, killing the process
-    if it has not exited within `timeout_s`. Also a context manager.
+    `start()` returns once the server printed its URL (`self.url`, `http://127.0.0.1:PORT`),
+    waiting at most `start_timeout_s`; the rest of its stdout is drained into the log, so a chatty
+    environment never blocks on a full pipe. `stop()` sends SIGTERM (a graceful drain) and
+    returns the exit code, killing the process if it has not exited within `timeout_s`.
+    `returncode` is None while it runs. Also a context manager.
 
     Raises (from `start`):
-        RuntimeError: the server exited or printed no URL; the message names its log.
+        RuntimeError: the server exited, printed no URL, or printed none in time; the message
+            names its log.
     """
 
-    def __init__(self, env_ids: list[str], log_path: str | Path, *, extra_args: list[str] | None = None):
+    def __init__(
+        self, env_ids: list[str], log_path: str | Path, *, extra_args: list[str] | None = None, start_timeout_s: float = 60.0
+    ):
         self.env_ids = list(env_ids)
+        self.start_timeout_s = start_timeout_s
         self.log_path = Path(log_path)
         self.extra_args = list(extra_args or [])
         self.process: subprocess.Popen[str] | None = None
@@ -35,8 +43,12 @@ class ServerProcess:
         command = [sys.executable, "-m", "agentgym.cli", "serve", *self.env_ids, "--port", "0", "--log-format", "text"]
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(command + self.extra_args, stdout=subprocess.PIPE, stderr=log, text=True)
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
+        first_line: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._drain, args=(first_line,), daemon=True).start()
+        try:
+            line = first_line.get(timeout=self.start_timeout_s)
+        except queue.Empty:
+            line = f"nothing within {self.start_timeout_s:.0f} s"
         match = re.search(r"(http://\S+)", line)
         if not match:
             self.process.kill()
@@ -44,6 +56,19 @@ class ServerProcess:
             raise RuntimeError(f"the server did not start (it printed {line!r}); its log is {self.log_path}")
         self.url = match.group(1)
         return self.url
+
+    def _drain(self, first_line: queue.Queue[str]) -> None:
+        """Hand over the first stdout line, then append the rest to the log until EOF."""
+        assert self.process is not None and self.process.stdout is not None
+        first_line.put(self.process.stdout.readline())
+        with self.log_path.open("a") as log:
+            for line in self.process.stdout:
+                log.write(line)
+                log.flush()
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.poll()
 
     @property
     def pid(self) -> int | None:
@@ -59,8 +84,6 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
         return self.process.returncode
 
     def __enter__(self) -> ServerProcess:

@@ -64,6 +64,11 @@ def test_a_run_writes_everything_and_resumes(tmp_path: Path) -> None:
         ({"algorithm": "ppo2"}, "algorithm"),
         ({"env": {"id": "sokoban-v0", "serve": True, "url": "ws://127.0.0.1:1"}}, "env.serve or env.url"),
         ({"env": {"id": "sokoban-v9"}}, "sokoban-v9"),
+        ({"loss": {"clip_low": 1.5}}, "loss.clip_low"),
+        ({"seed": -1}, "seed"),
+        ({"model": {"device": "gpu"}}, "model.device"),
+        ({"model": {"tiny": {"seed": 3}}}, "model.tiny.seed"),
+        ({"archer": {"critic": {"gama": 0.9}}}, "archer"),
     ],
 )
 def test_bad_configs_fail_with_the_key_named(tmp_path: Path, changes: dict, message: str) -> None:
@@ -73,8 +78,63 @@ def test_bad_configs_fail_with_the_key_named(tmp_path: Path, changes: dict, mess
     assert message in completed.stderr
 
 
+def test_a_second_run_into_the_same_directory_is_refused_unless_overwritten(tmp_path: Path) -> None:
+    config = write_config(tmp_path, optim={"steps": 1, "lr": 1e-3}, warm_start=None)
+    run_command(*AGENTGYM, "train", config, cwd=tmp_path, timeout=400)
+    completed = subprocess.run([*AGENTGYM, "train", str(config)], capture_output=True, text=True, timeout=200)
+    assert completed.returncode == 2 and "--resume" in completed.stderr and "--overwrite" in completed.stderr
+    (tmp_path / "run" / "metrics.jsonl").write_text('{"step": 99}\n')
+    run_command(*AGENTGYM, "train", config, "--overwrite", cwd=tmp_path, timeout=400)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [1]
+
+
+def test_an_unreachable_environment_stops_the_run_with_a_reason(tmp_path: Path) -> None:
+    config = write_config(tmp_path, env={"id": "sokoban-easy-v0", "url": "ws://127.0.0.1:9"}, warm_start=None)
+    completed = subprocess.run([*AGENTGYM, "train", str(config)], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 1
+    assert "every episode failed" in completed.stderr
+
+
 def test_resume_without_a_checkpoint_is_a_usage_error(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     completed = subprocess.run([*AGENTGYM, "train", str(config), "--resume"], capture_output=True, text=True, timeout=200)
     assert completed.returncode == 2
     assert "no checkpoint" in completed.stderr
+
+
+EXAMPLES = sorted((REPO / "examples" / "train").glob("*.yaml"))
+
+
+def test_every_example_config_is_valid() -> None:
+    from agentgym.trainers.config import load_config
+
+    assert {path.stem.split("_")[-1] for path in EXAMPLES} >= {"grpo", "gigpo", "igpo", "archer"}
+    for path in EXAMPLES:
+        config = load_config(path)
+        assert config.algorithm == path.stem.split("_")[-1], path
+
+
+@pytest.mark.parametrize("example", [p for p in EXAMPLES if p.stem.split("_")[-1] in ("igpo", "archer")], ids=lambda p: p.stem)
+def test_example_configs_train_a_step(tmp_path: Path, example: Path) -> None:
+    """The IGPO and ArCHer examples run end to end (shrunk to small steps)."""
+    algorithm = example.stem.split("_")[-1]
+    overrides = {
+        "output_dir": str(tmp_path / "run"),
+        "optim.steps": 3 if algorithm == "archer" else 1,  # ArCHer's actor starts after 2 critic-only steps
+        "rollout.groups_per_step": 2,
+        "rollout.group_size": 2,
+        "rollout.max_turns": 3,
+        "warm_start.episodes": 2,
+        "warm_start.steps": 2,
+        "archer.critic.critic_steps": 2,
+        "logging.progress": False,
+    }
+    arguments = [argument for key, value in overrides.items() for argument in ("--set", f"{key}={json.dumps(value)}")]
+    run_command(*AGENTGYM, "train", example, *arguments, cwd=tmp_path, timeout=400)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["update/tokens"] > 0
+    if algorithm == "igpo":
+        assert "igpo/gain/mean" in rows[-1] or all(row["rollout/turns"] == 1 for row in rows)
+    else:
+        assert rows[0]["archer/warming_up"] == 1.0 and rows[-1]["archer/buffer"] > 0
