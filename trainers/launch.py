@@ -159,11 +159,6 @@ async def _sync_weights(policy: Any, trainer: Trainer) -> None:
         policy.version = trainer.step
 
 
-def _trajectory_text(groups: list[Group], count: int, path: Path) -> None:
-    trajectories = [t for g in groups for t in g.completed][:count]
-    write_jsonl(trajectories, path)
-
-
 RUN_OUTPUTS = ("checkpoints", "tensorboard", "metrics.jsonl", "curve.png", "trajectories.jsonl", "model", "server.log")
 """What a run writes into its output directory (besides config.yaml and tiny-model/)."""
 
@@ -250,7 +245,8 @@ async def train(
     trainer.model.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     if last_groups and config.logging.save_trajectories:
-        _trajectory_text(last_groups, config.logging.save_trajectories, out / "trajectories.jsonl")
+        completed = [t for g in last_groups for t in g.completed]
+        write_jsonl(completed[: config.logging.save_trajectories], out / "trajectories.jsonl")
     curve = plot_curve(log.rows, out / "curve.png", title=f"{config.algorithm} on {config.env.id}")
     return TrainResult(out, log.rows, curve, checkpoint, model_dir)
 
@@ -272,15 +268,13 @@ async def behaviour_clone(config: TrainConfig, trainer: Trainer, prompts: Prompt
         end_token_id=end_token,
     )
     task = progress.add_task("behaviour cloning", total=section.steps, status=f"{len(pairs)} expert turns")
-    steps = trainer.clone_behaviour(pairs, steps=section.steps, batch_size=section.batch_size, lr=section.lr)
-    for loss in await asyncio.to_thread(list, _tick(steps, progress, task)):
-        del loss
+    losses = trainer.clone_behaviour(pairs, steps=section.steps, batch_size=section.batch_size, lr=section.lr)
 
+    def run() -> None:  # in a worker thread: the event loop stays free
+        for loss in losses:
+            progress.update(task, advance=1, status=f"loss {loss:.3f}")
 
-def _tick(losses: Iterator[float], progress: Progress, task: Any) -> Iterator[float]:
-    for loss in losses:
-        progress.update(task, advance=1, status=f"loss {loss:.3f}")
-        yield loss
+    await asyncio.to_thread(run)
 
 
 async def _rl_loop(

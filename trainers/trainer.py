@@ -70,7 +70,8 @@ class Trainer:
         config: the run's configuration (algorithm, optimizer, loss and algorithm sections).
         model: a causal LM (`AutoModelForCausalLM`), trained in place on `device`.
         tokenizer: its tokenizer (IGPO scores ground truths with it; ArCHer samples with it).
-        device: where to train (default: `resolve_device(config)`).
+
+    The device and the autocast dtype come from `config.model` (`resolve_device`).
 
     Attributes:
         step: training steps taken (the number of `train_step` calls that updated or, for
@@ -80,10 +81,9 @@ class Trainer:
         archer: ArCHer's critic learner (None for the other algorithms).
     """
 
-    def __init__(self, config: TrainConfig, model: Any, tokenizer: Any, *, device: torch.device | None = None):
+    def __init__(self, config: TrainConfig, model: Any, tokenizer: Any):
         self.config = config
-        resolved, self.autocast_dtype = resolve_device(config)
-        self.device = device or resolved
+        self.device, self.autocast_dtype = resolve_device(config)
         # eval mode throughout: dropout would make the PPO ratio and the KL noisy on-policy
         # (gradients flow in eval mode all the same)
         self.model = model.to(self.device).eval()

@@ -143,7 +143,7 @@ class ReportingEnv(StepsEnv):
 
 @pytest.mark.parametrize(
     ("truths", "message"),
-    [([7, 7], "must be a string"), (["a", "b"], "changed within the episode")],
+    [([7, 7], "must be a non-empty string"), (["", ""], "must be a non-empty string"), (["a", "b"], "changed within the episode")],
 )
 async def test_a_ground_truth_that_breaks_the_contract_fails_the_episode(tokenizer, truths, message):
     env = ReportingEnv(truths)
