@@ -55,6 +55,10 @@ BASE: dict[str, Any] = {
 }
 
 
+PHASES = ("time/rollout_wait_s", "time/advantages_s", "time/update_s", "time/sync_s")
+"""The timed phases of a step (their sum is the step's wall time, give or take logging)."""
+
+
 def run_config(game: str, algorithm: str, seed: int, steps: int, out: Path, model: Path | None = None) -> TrainConfig:
     """The run's config; with `model`, that (warm-started) model and no warm start of its own."""
     data: dict[str, Any] = {key: dict(value) for key, value in BASE.items()}
@@ -107,8 +111,8 @@ def plot(out: Path, game: str, runs: dict[str, list[list[dict[str, Any]]]]) -> P
         line = axis.plot(steps[len(steps) - len(smooth) :], smooth, linewidth=2, label=f"{algorithm} ({len(seeds)} seeds)")
         axis.fill_between(steps, success.min(0), success.max(0), color=line[0].get_color(), alpha=0.12)
     axis.set_xlabel("environment steps")
-    axis.set_ylabel("training success rate (5-step mean; band: seed range)")
-    axis.set_title(game)
+    axis.set_ylabel("training success rate (5-step mean)")
+    axis.set_title(f"{game} (band: range over seeds)")
     axis.set_ylim(-0.02, 1.02)
     axis.grid(alpha=0.3)
     axis.legend()
@@ -150,7 +154,7 @@ async def main() -> None:
         for algorithm, seeds in by_algorithm.items():
             finals = [final_success(rows, args.window) for rows in seeds]
             first = [statistics.fmean([r["rollout/success"] for r in rows[: args.window]]) for rows in seeds]
-            minutes = statistics.fmean(sum(r.get("time/update_s", 0) + r.get("time/rollout_wait_s", 0) + r.get("time/sync_s", 0) for r in rows) / 60 for rows in seeds)
+            minutes = statistics.fmean(sum(r.get(key, 0) for r in rows for key in PHASES) / 60 for rows in seeds)
             env_steps = statistics.fmean(rows[-1]["rollout/env_steps_total"] for rows in seeds)
             table.add_row(game, algorithm, f"{statistics.fmean(finals):.3f}", " ".join(f"{f:.2f}" for f in finals), f"{env_steps:.0f}", f"{minutes:.1f}")
             summary.append({"game": game, "algorithm": algorithm, "final_success": finals, "first_success": first, "env_steps": env_steps})
