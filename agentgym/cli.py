@@ -482,7 +482,9 @@ def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples:\n  agentgym demo\n  agentgym demo --output-dir runs/demo --steps 10",
         formatter_class=_HelpFormatter,
     )
-    parser.add_argument("--output-dir", default="runs/demo", help="where to write the run (default: %(default)s)")
+    parser.add_argument(
+        "--output-dir", default="runs/demo", help="where to write the run; a previous run there is replaced (default: %(default)s)"
+    )
     parser.add_argument("--steps", type=_positive_int, default=None, help="training steps (default: the demo's 30)")
     parser.set_defaults(handler=cmd_demo)
 
@@ -490,8 +492,15 @@ def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
 def cmd_demo(args: argparse.Namespace, ui: UI) -> int:
     from agentgym.demo import run_demo  # the application layer: it uses a shipped environment
 
-    _quiet_transformers()
-    return asyncio.run(run_demo(Path(args.output_dir), ui.out, steps=args.steps))
+    try:
+        _quiet_transformers()
+        return asyncio.run(run_demo(Path(args.output_dir), ui.out, steps=args.steps))
+    except ImportError as error:
+        ui.error(f"{error}: the demo trains a model; pip install 'agentgym[train]'")
+        return EXIT_USAGE
+    except (ValueError, TypeError, RuntimeError, OSError) as error:
+        ui.error(f"the demo stopped: {error}")
+        return EXIT_FAILURE
 
 
 # --- train ----------------------------------------------------------------------------------
@@ -522,8 +531,7 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace, ui: UI) -> int:
-    from agentgym.trainers.config import ConfigError, load_config
-    from agentgym.trainers.launch import OutputDirInUse, train
+    from agentgym.trainers.config import ConfigError, NoCheckpoint, OutputDirInUse, load_config
 
     try:
         config = load_config(args.config, dict(args.overrides))
@@ -532,13 +540,18 @@ def cmd_train(args: argparse.Namespace, ui: UI) -> int:
     except (ConfigError, UnknownEnvironment) as error:
         ui.error(str(error))
         return EXIT_USAGE
-    _quiet_transformers()
     try:
+        _quiet_transformers()
+        from agentgym.trainers.launch import train
+
         result = asyncio.run(train(config, resume=args.resume, overwrite=args.overwrite, console=ui.err))
-    except (FileNotFoundError, OutputDirInUse) as error:
+    except (NoCheckpoint, OutputDirInUse) as error:
         ui.error(str(error))
         return EXIT_USAGE
-    except (ValueError, TypeError, RuntimeError, ImportError, OSError) as error:  # a broken environment, expert, device, ...
+    except ImportError as error:
+        ui.error(f"{error}: training needs the train extra; pip install 'agentgym[train]'")
+        return EXIT_USAGE
+    except (ValueError, TypeError, RuntimeError, OSError) as error:  # a broken environment, expert, device, ...
         ui.error(f"training stopped: {error}")
         return EXIT_FAILURE
     last = result.rows[-1] if result.rows else {}

@@ -24,7 +24,9 @@ __all__ = [
     "LoggingSection",
     "LossSection",
     "ModelSection",
+    "NoCheckpoint",
     "OptimSection",
+    "OutputDirInUse",
     "RolloutSection",
     "TrainConfig",
     "WarmStartSection",
@@ -36,6 +38,14 @@ Algorithm = Literal["grpo", "gigpo", "igpo", "archer"]
 
 class ConfigError(AgentGymError):
     """The training configuration is invalid: the message names the file, the key and the fix."""
+
+
+class NoCheckpoint(FileNotFoundError):
+    """--resume found no checkpoint in the output directory."""
+
+
+class OutputDirInUse(FileExistsError):
+    """The output directory holds another run's checkpoints: resume it, overwrite it, or pick another."""
 
 
 class _Section(BaseModel):
@@ -50,6 +60,12 @@ class TinyModelSection(_Section):
     heads: int = Field(4, ge=1)
     vocab_size: int = Field(512, ge=300)
     max_positions: int = Field(4096, ge=64)
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> TinyModelSection:
+        if self.hidden_size % self.heads or (self.hidden_size // self.heads) % 2:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be heads ({self.heads}) x an even head size")
+        return self
 
 
 class ModelSection(_Section):
@@ -66,7 +82,7 @@ class ModelSection(_Section):
     """
 
     name: str = "tiny"
-    tiny: TinyModelSection = Field(default_factory=lambda: TinyModelSection())
+    tiny: TinyModelSection = Field(default_factory=TinyModelSection)
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -201,16 +217,6 @@ class ArcherSection(_Section):
     critic: dict[str, Any] = Field(default_factory=dict)
     fresh_actions: bool = True
 
-    @model_validator(mode="after")
-    def _valid_critic(self) -> ArcherSection:
-        from agentgym.trainers.archer import ArcherConfig
-
-        try:
-            ArcherConfig(**self.critic)
-        except TypeError as error:
-            raise ValueError(f"archer.critic: {error} (keys: the fields of agentgym.trainers.archer.ArcherConfig)") from None
-        return self
-
 
 class WarmStartSection(_Section):
     """Behaviour cloning from an expert before RL.
@@ -264,6 +270,22 @@ class TrainConfig(_Section):
     archer: ArcherSection = Field(default_factory=ArcherSection)
     warm_start: WarmStartSection | None = None
     logging: LoggingSection = Field(default_factory=LoggingSection)
+
+    @model_validator(mode="after")
+    def _valid_critic(self) -> TrainConfig:
+        """ArCHer's critic settings are checked by `ArcherConfig` itself (only for archer runs:
+        it imports torch)."""
+        if self.algorithm != "archer":
+            return self
+        from agentgym.trainers.archer import ArcherConfig
+
+        try:
+            ArcherConfig(**self.archer.critic)
+        except TypeError as error:
+            raise ValueError(f"archer.critic: {error}; the keys are ArcherConfig's fields") from None
+        except ValueError as error:
+            raise ValueError(f"archer.critic: {error}") from None
+        return self
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:

@@ -20,7 +20,6 @@ import asyncio
 import copy
 import itertools
 import json
-import logging
 import shutil
 import time
 from collections.abc import Iterator
@@ -42,15 +41,13 @@ from agentgym.rollout.prompts import PromptBuilder
 from agentgym.rollout.storage import write_jsonl
 from agentgym.rollout.types import Group, Task
 from agentgym.server.spawn import ServerProcess
-from agentgym.trainers.config import TrainConfig
+from agentgym.trainers.config import NoCheckpoint, OutputDirInUse, TrainConfig
 from agentgym.trainers.steps import trainable_trajectories
 from agentgym.trainers.tracking import MetricsLog, plot_curve
 from agentgym.trainers.trainer import Trainer
 from agentgym.trainers.warm_start import environment_corpus, expert_pairs
 
 __all__ = ["TrainResult", "behaviour_clone", "latest_checkpoint", "load_model", "train"]
-
-logger = logging.getLogger("agentgym.trainers")
 
 WARM_START_SEED_OFFSET = 10_000_000
 """Expert episodes for behaviour cloning use seeds from here on, away from the training tasks'."""
@@ -68,10 +65,15 @@ class TrainResult:
     model_dir: Path
 
 
-async def load_model(config: TrainConfig) -> tuple[Any, Any]:
-    """(model, tokenizer) for `config.model`: "tiny" builds (once) a small random model whose
-    tokenizer is trained on the environment's text into `<output_dir>/tiny-model`; anything else
-    is a Hugging Face name or path."""
+async def load_model(config: TrainConfig, *, rebuild: bool = True) -> tuple[Any, Any]:
+    """(model, tokenizer) for `config.model`: "tiny" builds (once per recipe: environment,
+    expert, seed and size) a small random model whose tokenizer is trained on the environment's
+    text into `<output_dir>/tiny-model`; anything else is a Hugging Face name or path.
+
+    Raises:
+        ValueError: `rebuild` is false (a resumed run) and the tiny model's recipe changed: its
+            tokenizer would no longer match the checkpoint's weights.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from agentgym.policies.hf import dtype_kwarg
@@ -81,10 +83,15 @@ async def load_model(config: TrainConfig) -> tuple[Any, Any]:
         from agentgym.policies.tiny import build_tiny_model
 
         path = config.output_dir / "tiny-model"
-        recipe = {"env": config.env.id, "env_kwargs": config.env.kwargs, "seed": config.seed, **config.model.tiny.model_dump()}
+        expert = config.warm_start.expert if config.warm_start else None
+        recipe = {
+            "env": config.env.id, "env_kwargs": config.env.kwargs, "expert": expert, "seed": config.seed,
+            **config.model.tiny.model_dump(),
+        }
         recipe_file = path / "agentgym-tiny.json"
         if not recipe_file.exists() or json.loads(recipe_file.read_text()) != recipe:
-            expert = config.warm_start.expert if config.warm_start else None
+            if not rebuild:
+                raise ValueError(f"the tiny model's recipe changed since {path} was built; resume with the run's config")
             corpus = await environment_corpus(
                 config.env.id, config.env.kwargs, seeds=range(WARM_START_SEED_OFFSET - 32, WARM_START_SEED_OFFSET), expert=expert
             )
@@ -148,23 +155,15 @@ def _policy(config: TrainConfig, trainer: Trainer) -> Any:
 
 async def _sync_weights(policy: Any, trainer: Trainer) -> None:
     """The trainer's weights into the policy backend (in place for HF, a reload into the vLLM
-    engine), tagged with the trainer's step as the policy version."""
-    from agentgym.policies.hf import HFPolicy
-
-    weights = trainer.model.state_dict()
-    if isinstance(policy, HFPolicy):
-        await policy.update_weights(weights, version=trainer.step)
-    else:
-        await policy.update_weights(list(weights.items()))
-        policy.version = trainer.step
+    engine); the policy's version goes up by one per sync (one per weight change, so ArCHer's
+    critic-only steps never make queued rollouts stale)."""
+    await policy.update_weights(list(trainer.model.state_dict().items()))  # (name, tensor) pairs: both backends
 
 
-RUN_OUTPUTS = ("checkpoints", "tensorboard", "metrics.jsonl", "curve.png", "trajectories.jsonl", "model", "server.log")
+RUN_OUTPUTS = (
+    "checkpoints", "tensorboard", "metrics.jsonl", "curve.png", "trajectories.jsonl", "model", "server.log", "policy-weights"
+)
 """What a run writes into its output directory (besides config.yaml and tiny-model/)."""
-
-
-class OutputDirInUse(FileExistsError):
-    """The output directory holds another run's checkpoints: resume it, overwrite it, or pick another."""
 
 
 async def train(
@@ -174,7 +173,7 @@ async def train(
     deletes a previous run's outputs in the output directory.
 
     Raises:
-        FileNotFoundError: `resume` and no checkpoint in the output directory.
+        NoCheckpoint: `resume` and no checkpoint in the output directory.
         OutputDirInUse: neither `resume` nor `overwrite`, and the directory holds checkpoints.
         RuntimeError: every episode fails (the environment is broken or unreachable), or the
             served environment's process exited.
@@ -187,13 +186,13 @@ async def train(
         agentgym.spec(config.env.id)  # an unknown id fails here, with suggestions, before any work
     checkpoint = latest_checkpoint(out) if resume else None
     if resume and checkpoint is None:
-        raise FileNotFoundError(f"--resume: no checkpoint in {out / 'checkpoints'}")
-    if not resume and latest_checkpoint(out) is not None:
-        if not overwrite:
-            raise OutputDirInUse(
-                f"{out} holds another run's checkpoints: pass --resume to continue it, --overwrite to replace "
-                "it, or set another output_dir"
-            )
+        raise NoCheckpoint(f"--resume: no checkpoint in {out / 'checkpoints'}")
+    if not resume and latest_checkpoint(out) is not None and not overwrite:
+        raise OutputDirInUse(
+            f"{out} holds another run's checkpoints: pass --resume to continue it, --overwrite to replace "
+            "it, or set another output_dir"
+        )
+    if not resume:  # a fresh run: nothing of an earlier (or interrupted) run stays beside it
         for name in RUN_OUTPUTS:
             target = out / name
             if target.is_dir():
@@ -202,7 +201,7 @@ async def train(
                 target.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    model, tokenizer = await load_model(config)
+    model, tokenizer = await load_model(config, rebuild=checkpoint is None)
     trainer = Trainer(config, model, tokenizer)
     prompts = PromptBuilder(tokenizer, history=config.rollout.history)
     env_steps = 0
@@ -318,13 +317,14 @@ async def _rl_loop(
                 waited = time.perf_counter() - started
                 metrics = await asyncio.to_thread(trainer.train_step, groups)
                 started = time.perf_counter()
+                oldest = min(turn.policy_version for g in groups for t in trainable_trajectories(g) for turn in t.turns)
+                lag = policy.version - oldest  # weight updates between sampling and this training step
                 if "update/tokens" in metrics:  # not during ArCHer's critic warm-up: the weights did not change
                     await _sync_weights(policy, trainer)
                 env_steps += int(metrics["rollout/env_steps"])
-                oldest = min(turn.policy_version for g in groups for t in trainable_trajectories(g) for turn in t.turns)
                 metrics.update({
                     "rollout/env_steps_total": float(env_steps),
-                    "rollout/policy_lag": float(trainer.step - 1 - oldest),
+                    "rollout/policy_lag": float(lag),
                     "time/rollout_wait_s": waited,
                     "time/sync_s": time.perf_counter() - started,
                 })
@@ -348,7 +348,10 @@ HEALTH_CHECK_S = 5.0
 
 async def _next_batch(engine: RolloutEngine, size: int, version: int, group_size: int, server: ServerProcess | None) -> list[Group]:
     """The next batch, or an error instead of waiting forever: when the served environment's
-    process exited, or when every one of the first 2 x group_size episodes failed."""
+    process exited, or when 2 x group_size episodes failed and none completed since this batch
+    was requested (the environment broke, or its server went away)."""
+    stats = engine.stats
+    completed_before, failed_before = stats.episodes_completed, stats.episodes_failed
     batch = asyncio.ensure_future(engine.get_batch(size, current_version=version))
     try:
         while True:
@@ -357,10 +360,10 @@ async def _next_batch(engine: RolloutEngine, size: int, version: int, group_size
                 return batch.result()
             if server is not None and server.returncode is not None:
                 raise RuntimeError(f"the environment server exited with code {server.returncode}; see {server.log_path}")
-            stats = engine.stats
-            if stats.episodes_completed == 0 and stats.episodes_failed >= 2 * group_size:
+            failed = stats.episodes_failed - failed_before
+            if stats.episodes_completed == completed_before and failed >= 2 * group_size:
                 examples = "; ".join(stats.failure_examples.values())
-                raise RuntimeError(f"every episode failed ({stats.episodes_failed} so far), e.g. {examples}")
+                raise RuntimeError(f"every episode failed ({failed} since the last batch), e.g. {examples}")
     finally:
         if not batch.done():
             batch.cancel()

@@ -41,7 +41,8 @@ class ServerProcess:
     def start(self) -> str:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "agentgym.cli", "serve", *self.env_ids, "--port", "0", "--log-format", "text"]
-        with self.log_path.open("w") as log:
+        self.log_path.write_text("")  # then both the child's stderr and the drained stdout append
+        with self.log_path.open("a") as log:
             self.process = subprocess.Popen(command + self.extra_args, stdout=subprocess.PIPE, stderr=log, text=True)
         first_line: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._drain, args=(first_line,), daemon=True).start()

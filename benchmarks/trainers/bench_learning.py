@@ -143,7 +143,7 @@ async def main() -> None:
                 rows = read_metrics(config.output_dir / "metrics.jsonl")
                 if not (args.skip_done and len(rows) >= args.steps):
                     console.print(f"[bold]{game} {algorithm} seed {seed}[/]")
-                    rows = (await train(config, console=console)).rows
+                    rows = (await train(config, overwrite=True, console=console)).rows  # the script owns these directories
                 results.setdefault(game, {}).setdefault(algorithm, []).append(rows)
 
     table = Table(title=f"training success, mean of the last {args.window} steps ({args.steps} steps)")

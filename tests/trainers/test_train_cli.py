@@ -68,7 +68,8 @@ def test_a_run_writes_everything_and_resumes(tmp_path: Path) -> None:
         ({"seed": -1}, "seed"),
         ({"model": {"device": "gpu"}}, "model.device"),
         ({"model": {"tiny": {"seed": 3}}}, "model.tiny.seed"),
-        ({"archer": {"critic": {"gama": 0.9}}}, "archer"),
+        ({"algorithm": "archer", "archer": {"critic": {"gama": 0.9}}}, "archer.critic"),
+        ({"model": {"tiny": {"hidden_size": 64, "heads": 3}}}, "heads"),
     ],
 )
 def test_bad_configs_fail_with_the_key_named(tmp_path: Path, changes: dict, message: str) -> None:
