@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from agentgym.policies.hf import model_end_tokens, response_logits
+from agentgym.policies.hf import model_end_tokens, response_logits, response_logprobs
+from agentgym.rollout.run import RolloutSummary
 from agentgym.rollout.types import Group, Turn
 from agentgym.trainers.advantages import gigpo_advantages, grpo_advantages, igpo_advantages
 from agentgym.trainers.config import TrainConfig
@@ -131,13 +132,13 @@ class Trainer:
         if table.n_steps == 0:
             raise ValueError(f"none of the {len(groups)} groups has a completed turn to train on")
         metrics = rollout_metrics(groups)
+        turns = [turn for group in groups for t in trainable_trajectories(group) for turn in t.turns]  # table order
         started = time.perf_counter()
-        advantages, extra = self._advantages(groups, table)
+        advantages, extra = self._advantages(groups, table, turns)
         metrics.update(extra)
         metrics["time/advantages_s"] = time.perf_counter() - started
         if advantages is not None:
             metrics.update(_stats("advantage", advantages))
-            turns = [turn for group in groups for t in trainable_trajectories(group) for turn in t.turns]
             samples = [
                 _Sample(turn.prompt_ids, turn.response_ids, turn.response_logprobs, float(a))
                 for turn, a in zip(turns, advantages, strict=True)
@@ -150,7 +151,9 @@ class Trainer:
         metrics["step"] = self.step
         return metrics
 
-    def _advantages(self, groups: Sequence[Group], table: StepTable) -> tuple[np.ndarray | None, dict[str, float]]:
+    def _advantages(
+        self, groups: Sequence[Group], table: StepTable, turns: list[Turn]
+    ) -> tuple[np.ndarray | None, dict[str, float]]:
         """Per-step advantages (None: ArCHer's critic warm-up, no actor update) and metrics."""
         algorithm = self.config.algorithm
         if algorithm == "grpo":
@@ -185,9 +188,9 @@ class Trainer:
                 table, gains, gamma=section.gamma, pooling=section.pooling, normalization=section.normalization
             )
             return advantages, _stats("igpo/gain", finite) if finite.size else {}
-        return self._archer_advantages(groups)
+        return self._archer_advantages(groups, turns)
 
-    def _archer_advantages(self, groups: Sequence[Group]) -> tuple[np.ndarray | None, dict[str, float]]:
+    def _archer_advantages(self, groups: Sequence[Group], turns: list[Turn]) -> tuple[np.ndarray | None, dict[str, float]]:
         assert self.archer is not None
         added = self.archer.add(groups)
         sampler = self._sample_actions if self.config.archer.fresh_actions else None
@@ -198,7 +201,6 @@ class Trainer:
         if not self.archer.actor_ready:
             metrics["archer/warming_up"] = 1.0
             return None, metrics
-        turns = [turn for group in groups for t in trainable_trajectories(group) for turn in t.turns]
         advantages = self.archer.advantages([t.prompt_ids for t in turns], [t.response_ids for t in turns])
         return advantages, metrics
 
@@ -278,8 +280,7 @@ class Trainer:
             ref_logprobs = None
             if self.reference is not None:
                 with torch.no_grad():
-                    ref_logits, _, _ = response_logits(self.reference, prompts, responses, temperature)
-                    ref_logprobs = ref_logits.log_softmax(-1).gather(-1, targets[..., None]).squeeze(-1)
+                    ref_logprobs, _ = response_logprobs(self.reference, prompts, responses, temperature)
         width = targets.shape[1]
         old = torch.tensor(
             [list(s.old_logprobs) + [0.0] * (width - len(s.old_logprobs)) for s in micro], device=self.device
@@ -316,9 +317,8 @@ class Trainer:
             batch = [pairs[i] for i in self.rng.integers(0, len(pairs), size=batch_size)]
             optimizer.zero_grad(set_to_none=True)
             with self._autocast():
-                logits, targets, mask = response_logits(self.model, [p for p, _ in batch], [r for _, r in batch])
-            logprobs = logits.log_softmax(-1).gather(-1, targets[..., None]).squeeze(-1)
-            loss = -(logprobs * mask).sum() / mask.sum()
+                logprobs, mask = response_logprobs(self.model, [p for p, _ in batch], [r for _, r in batch])
+            loss = -logprobs.sum() / mask.sum()  # padding log-probabilities are 0
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             optimizer.step()
@@ -376,18 +376,18 @@ class Trainer:
 
 def rollout_metrics(groups: Sequence[Group]) -> dict[str, float]:
     """What the batch's episodes did: mean return, success rate, turns, invalid actions, failures."""
-    completed = [t for g in groups for t in g.completed]
-    failed = sum(len(g.failed) for g in groups)
+    summary = RolloutSummary([t for g in groups for t in g.trajectories])
+    completed = summary.completed
     turns: list[Turn] = [turn for t in completed for turn in t.turns]
     metrics = {
         "rollout/episodes": float(len(completed)),
-        "rollout/failed": float(failed),
+        "rollout/failed": float(len(summary.trajectories) - len(completed)),
         "rollout/env_steps": float(len(turns)),
     }
     if completed:
-        metrics["rollout/return"] = float(np.mean([t.total_reward for t in completed]))
-        metrics["rollout/success"] = float(np.mean([t.success for t in completed]))
-        metrics["rollout/turns"] = float(np.mean([len(t.turns) for t in completed]))
+        metrics["rollout/return"] = summary.mean_reward
+        metrics["rollout/success"] = summary.success_rate
+        metrics["rollout/turns"] = summary.mean_turns
     if turns:
         metrics["rollout/invalid_share"] = float(np.mean([turn.invalid for turn in turns]))
         metrics["rollout/response_tokens"] = float(np.mean([len(turn.response_ids) for turn in turns]))
