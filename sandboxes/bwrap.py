@@ -1,0 +1,178 @@
+"""The bubblewrap backend: each run in fresh Linux namespaces, the default on Linux.
+
+What a run gets (https://github.com/containers/bubblewrap, bwrap(1)):
+- every namespace unshared (user, pid, network, ipc, uts, mount, cgroup) and no way to make
+  more user namespaces inside; no capabilities; uid and gid 65534 inside;
+- a new session (no controlling terminal, so TIOCSTI cannot push keys into the caller's
+  terminal), killed when the supervisor dies (`--die-with-parent`), and, as the pid
+  namespace's first child, all its descendants killed when it ends;
+- a file system of read-only binds of /usr (and the /bin, /lib links), the few /etc files
+  programs need, a private /proc and /dev, a size-limited tmpfs /tmp, the session's work
+  directory read-write at /work and its program read-only at /program; nothing else of the
+  host (no /root, /home, /etc/shadow, /var, no environment variables of the caller);
+- no network unless asked (`network=True` shares the host's);
+- limits: a control group per run for memory and processes where the host allows it (root
+  or a delegated cgroup), else RLIMIT_AS and RLIMIT_NPROC; RLIMIT_CPU, RLIMIT_FSIZE, no
+  core dumps; a wall clock; capped output;
+- when the caller is root, the run's host uid is an unprivileged one of its own (`UidPool`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+from functools import lru_cache
+
+from agentgym.sandboxes.base import Sandbox, program_argv
+from agentgym.sandboxes.cgroups import CgroupManager, RunCgroup
+from agentgym.sandboxes.hostdir import HostWorkspace
+from agentgym.sandboxes.process import exec_result, kill_process_group, supervise
+from agentgym.sandboxes.rlimits import limited_argv
+from agentgym.sandboxes.types import ExecResult, Limits, SandboxUnavailable
+
+SANDBOX_UID = 65534
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "ssl", "ca-certificates")
+NETWORK_ETC_FILES = ("resolv.conf", "hosts", "nsswitch.conf", "host.conf", "gai.conf")
+SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@lru_cache(maxsize=1)
+def _cgroups() -> CgroupManager | None:
+    return CgroupManager.detect() if os.getuid() == 0 else None
+
+
+class BwrapSandbox(Sandbox):
+    """Runs programs with bubblewrap. `python` is the interpreter inside the sandbox (it must
+    live under /usr, which is the only part of the host file system bound in); `use_cgroups`
+    False forces the rlimit fallback even where control groups work."""
+
+    name = "bwrap"
+    isolation = 2
+
+    def __init__(self, limits: Limits | None = None, *, python: str = "/usr/bin/python3", use_cgroups: bool = True):
+        super().__init__(limits)
+        reason = self.unavailable_reason()
+        if reason:
+            raise SandboxUnavailable(reason)
+        if not python.startswith("/usr/") or not os.access(python, os.X_OK):
+            raise SandboxUnavailable(
+                f"the sandbox's Python {python!r} must be an executable under /usr (the only host folder "
+                "bound in); install Debian's python3 (`apt-get install python3`) or pass python=..."
+            )
+        self.python = python
+        self.cgroups = _cgroups() if use_cgroups else None
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return _probe()
+
+    async def _open_workspace(self) -> BwrapWorkspace:
+        return BwrapWorkspace(self)
+
+
+class BwrapWorkspace(HostWorkspace):
+    def __init__(self, sandbox: BwrapSandbox):
+        super().__init__()
+        self.sandbox = sandbox
+
+    async def run_program(self, name: str, language: str, stdin: bytes | None, limits: Limits, network: bool) -> ExecResult:
+        sandbox = self.sandbox
+        cgroup: RunCgroup | None = None
+        if sandbox.cgroups is not None:
+            cgroup = await asyncio.to_thread(sandbox.cgroups.create, limits.memory_mb << 20, limits.max_procs)
+            cgroup.chown(*self.owner)
+        # Without cgroups, RLIMIT_NPROC is the process ceiling; it counts all processes of the
+        # host uid, so it is exact only for a uid of the session's own (the caller is root).
+        ceiling = limits.max_procs if self.uid is not None else limits.max_procs + _processes_of(os.getuid())
+        argv = limited_argv(
+            self.bwrap_argv(name, language, limits, network), limits, cgroup, process_ceiling=ceiling
+        )
+        uid, gid = self.owner
+        drop = {"user": uid, "group": gid, "extra_groups": []} if self.uid is not None else {}
+
+        async def kill(process: asyncio.subprocess.Process) -> None:
+            await kill_process_group(process)
+            if cgroup is not None:
+                await asyncio.to_thread(cgroup.kill_all)
+
+        try:
+            outcome = await supervise(argv, stdin=stdin, limits=limits, kill=kill, env={}, cwd="/", **drop)
+            memory = cgroup is not None and cgroup.oom_killed()
+        finally:
+            if cgroup is not None:
+                await asyncio.to_thread(cgroup.remove)
+        if outcome.exit_code == 125 and cgroup is not None and not outcome.stdout:
+            raise SandboxUnavailable(f"could not join the run's control group: {outcome.stderr.decode(errors='replace')}")
+        return exec_result(outcome, memory_exceeded=memory)
+
+    def bwrap_argv(self, name: str, language: str, limits: Limits, network: bool) -> list[str]:
+        """The bwrap command line of one run (see the module docstring for what each part does)."""
+        argv = [_bwrap_path(), "--unshare-all", "--unshare-user", "--disable-userns"]
+        if network:
+            argv.append("--share-net")
+        argv += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        argv += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox"]
+        argv += ["--ro-bind", "/usr", "/usr"]
+        for link in SYSTEM_LINKS:
+            host = f"/{link}"
+            if os.path.islink(host):
+                argv += ["--symlink", os.readlink(host), host]
+            elif os.path.isdir(host):
+                argv += ["--ro-bind", host, host]
+        for item in ETC_FILES + (NETWORK_ETC_FILES if network else ()):
+            argv += ["--ro-bind-try", f"/etc/{item}", f"/etc/{item}"]
+        argv += ["--proc", "/proc", "--dev", "/dev"]
+        argv += ["--perms", "1777", "--size", str(limits.memory_mb << 20), "--tmpfs", "/tmp"]
+        argv += ["--bind", str(self.work), "/work", "--ro-bind", str(self.program), "/program", "--chdir", "/work"]
+        argv += ["--clearenv", "--setenv", "PATH", PATH, "--setenv", "HOME", "/work", "--setenv", "LANG", "C.UTF-8"]
+        argv += ["--setenv", "TMPDIR", "/tmp", "--setenv", "PYTHONDONTWRITEBYTECODE", "1"]
+        return argv + ["--", *program_argv(language, f"/program/{name}", self.sandbox.python)]
+
+
+@lru_cache(maxsize=1)
+def _bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+@lru_cache(maxsize=1)
+def _probe() -> str | None:
+    """None if bwrap can make a sandbox here, else the reason and the fix."""
+    if not sys.platform.startswith("linux"):
+        return "bubblewrap needs Linux"
+    path = _bwrap_path()
+    if path is None:
+        return "bubblewrap is not installed: `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap`"
+    probe = [path, "--unshare-all", "--unshare-user", "--disable-userns", "--ro-bind", "/usr", "/usr"]
+    for link in SYSTEM_LINKS:
+        if os.path.islink(f"/{link}"):
+            probe += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
+        elif os.path.isdir(f"/{link}"):
+            probe += ["--ro-bind", f"/{link}", f"/{link}"]
+    probe += ["--proc", "/proc", "--dev", "/dev", "--", "true"]
+    kwargs = {"user": 65534, "group": 65534, "extra_groups": []} if os.getuid() == 0 else {}
+    try:
+        result = subprocess.run(probe, capture_output=True, timeout=10, **kwargs)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"bubblewrap failed to start: {error}"
+    if result.returncode != 0:
+        return (
+            f"bubblewrap cannot create namespaces here ({result.stderr.decode(errors='replace').strip()}); "
+            "unprivileged user namespaces must be enabled (sysctl kernel.unprivileged_userns_clone=1, "
+            "user.max_user_namespaces > 0), or run on a host that allows them"
+        )
+    return None
+
+
+def _processes_of(uid: int) -> int:
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    count += 1
+    return count

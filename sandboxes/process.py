@@ -1,0 +1,198 @@
+"""Supervising one sandboxed process from the host: stdin in, capped output out, a wall clock,
+and a kill that takes every process of the run with it; then the `ExecStatus` of the outcome.
+
+Used by every backend that starts its sandbox as a host process (bubblewrap, gVisor, local).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from agentgym.sandboxes.types import ExecResult, ExecStatus, Limits
+
+KILL_GRACE_S = 5.0
+"""How long a killed run may take to exit before the supervisor stops waiting for it."""
+
+_READ_CHUNK = 1 << 16
+
+
+@dataclass
+class Outcome:
+    """How a supervised process ended. `signal` is set when a signal ended it, `exit_code`
+    otherwise; `timed_out`/`output_exceeded` when the supervisor killed it for that reason."""
+
+    exit_code: int | None
+    signal: int | None
+    stdout: bytes
+    stderr: bytes
+    duration_s: float
+    timed_out: bool = False
+    output_exceeded: bool = False
+
+
+class _CappedOutput:
+    """stdout and stderr kept up to a shared byte budget; `exceeded` once a byte was dropped."""
+
+    def __init__(self, limit: int, on_exceeded: Callable[[], None]):
+        self.limit = limit
+        self.kept = 0
+        self.exceeded = False
+        self._on_exceeded = on_exceeded
+        self.buffers = {"stdout": bytearray(), "stderr": bytearray()}
+
+    async def drain(self, name: str, stream: asyncio.StreamReader) -> None:
+        buffer = self.buffers[name]
+        while chunk := await stream.read(_READ_CHUNK):
+            room = self.limit - self.kept
+            if len(chunk) > room:
+                buffer += chunk[: max(room, 0)]
+                self.kept = self.limit
+                if not self.exceeded:
+                    self.exceeded = True
+                    self._on_exceeded()
+            else:
+                buffer += chunk
+                self.kept += len(chunk)
+
+
+async def supervise(
+    argv: Sequence[str],
+    *,
+    stdin: bytes | None,
+    limits: Limits,
+    kill: Callable[[asyncio.subprocess.Process], Awaitable[None]],
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    wrapped: bool = True,
+    **popen_kwargs,
+) -> Outcome:
+    """Run `argv` to its end, or until `limits.wall_s` or `limits.max_output_bytes` is passed,
+    in which case `kill(process)` must end it and every process it started.
+
+    `wrapped`: the program runs under a wrapper (bwrap, runsc, sh) that reports a signal `N`
+    as exit code 128 + N; such codes are read back as signals. The process starts in a new
+    session, so `kill` may signal its process group."""
+    started = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(env) if env is not None else None,
+        cwd=cwd,
+        start_new_session=True,
+        **popen_kwargs,
+    )
+    killing: list[asyncio.Task] = []
+
+    def kill_once() -> None:
+        if not killing:
+            killing.append(asyncio.ensure_future(kill(process)))
+
+    output = _CappedOutput(limits.max_output_bytes, kill_once)
+    feeder = asyncio.ensure_future(_feed(process, stdin)) if stdin else None
+    readers = asyncio.gather(
+        output.drain("stdout", process.stdout), output.drain("stderr", process.stderr), process.wait()
+    )
+    timed_out = False
+    try:
+        await asyncio.wait_for(asyncio.shield(readers), limits.wall_s)
+    except asyncio.TimeoutError:
+        timed_out = not output.exceeded
+        kill_once()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(readers), KILL_GRACE_S)
+    except asyncio.CancelledError:
+        kill_once()
+        await asyncio.shield(killing[0])
+        raise
+    finally:
+        if feeder is not None:
+            feeder.cancel()
+        if killing:
+            await killing[0]
+        if process.returncode is None:  # the kill did not end it: last resort, then stop waiting
+            _kill_group(process)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(process.wait(), KILL_GRACE_S)
+        _kill_group(process)  # whatever of the run's process group is left (the local backend)
+        if not readers.done():
+            readers.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await readers
+    duration = time.perf_counter() - started
+    code = process.returncode
+    exit_code, sig = _decode(code, wrapped)
+    return Outcome(
+        exit_code=exit_code,
+        signal=sig,
+        stdout=bytes(output.buffers["stdout"]),
+        stderr=bytes(output.buffers["stderr"]),
+        duration_s=duration,
+        timed_out=timed_out,
+        output_exceeded=output.exceeded,
+    )
+
+
+def _decode(code: int | None, wrapped: bool) -> tuple[int | None, int | None]:
+    if code is None:
+        return None, signal.SIGKILL
+    if code < 0:
+        return None, -code
+    if wrapped and code > 128 and code - 128 < signal.NSIG:
+        return None, code - 128
+    return code, None
+
+
+async def _feed(process: asyncio.subprocess.Process, data: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        process.stdin.write(data)
+        await process.stdin.drain()
+        process.stdin.close()
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+async def kill_process_group(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL the process group that `supervise` started (the default kill)."""
+    _kill_group(process)
+
+
+def exec_result(outcome: Outcome, *, memory_exceeded: bool = False) -> ExecResult:
+    """The `ExecResult` of an outcome; `memory_exceeded` when the backend saw its memory limit
+    hit (a cgroup OOM kill, a container's OOMKilled)."""
+    return ExecResult(
+        status=classify(outcome, memory_exceeded),
+        exit_code=outcome.exit_code,
+        stdout=outcome.stdout.decode("utf-8", "replace"),
+        stderr=outcome.stderr.decode("utf-8", "replace"),
+        duration_s=round(outcome.duration_s, 6),
+    )
+
+
+def classify(outcome: Outcome, memory_exceeded: bool = False) -> ExecStatus:
+    """Which limit ended the run, if any. The supervisor's own kills are certain; a CPU-limit
+    kill shows as SIGXCPU; a memory limit without a cgroup shows as Python's MemoryError."""
+    if outcome.output_exceeded:
+        return ExecStatus.output_limit
+    if outcome.timed_out or outcome.signal == signal.SIGXCPU:
+        return ExecStatus.timeout
+    if memory_exceeded or (outcome.exit_code not in (0, None) and _ends_with_memory_error(outcome.stderr)):
+        return ExecStatus.memory
+    if outcome.signal is not None:
+        return ExecStatus.killed
+    return ExecStatus.ok if outcome.exit_code == 0 else ExecStatus.error
+
+
+def _ends_with_memory_error(stderr: bytes) -> bool:
+    lines = stderr.rstrip().splitlines()
+    return bool(lines) and lines[-1].startswith(b"MemoryError")
