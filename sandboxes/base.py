@@ -69,9 +69,7 @@ class Workspace(ABC):
         """Read back the regular files among `paths` that exist inside the work directory."""
 
     @abstractmethod
-    async def execute(
-        self, code: str, language: str, stdin: bytes | None, limits: Limits, network: bool
-    ) -> ExecResult:
+    async def execute(self, code: str, language: str, stdin: bytes | None, limits: Limits, network: bool) -> ExecResult:
         """Run one program to its end (or its limit); no process of it may outlive the call."""
 
     @abstractmethod
@@ -197,9 +195,6 @@ class Sandbox(ABC):
         check_language(language)
         async with self.session(limits=limits, network=network) as session:
             return await session.run(code, language=language, stdin=stdin, files=files, fetch=fetch)
-
-    async def aclose(self) -> None:
-        """Free backend-wide resources (none for most backends)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(limits={self.limits!r})"

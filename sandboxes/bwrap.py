@@ -80,7 +80,9 @@ class BwrapWorkspace(HostWorkspace):
         super().__init__()
         self.sandbox = sandbox
 
-    async def run_program(self, name: str, language: str, stdin: bytes | None, limits: Limits, network: bool) -> ExecResult:
+    async def run_program(
+        self, name: str, language: str, stdin: bytes | None, limits: Limits, network: bool
+    ) -> ExecResult:
         sandbox = self.sandbox
         cgroup: RunCgroup | None = None
         if sandbox.cgroups is not None:
@@ -89,9 +91,7 @@ class BwrapWorkspace(HostWorkspace):
         # Without cgroups, RLIMIT_NPROC is the process ceiling; it counts all processes of the
         # host uid, so it is exact only for a uid of the session's own (the caller is root).
         ceiling = limits.max_procs if self.uid is not None else limits.max_procs + _processes_of(os.getuid())
-        argv = limited_argv(
-            self.bwrap_argv(name, language, limits, network), limits, cgroup, process_ceiling=ceiling
-        )
+        argv = limited_argv(self.bwrap_argv(name, language, limits, network), limits, cgroup, process_ceiling=ceiling)
         uid, gid = self.owner
         drop = {"user": uid, "group": gid, "extra_groups": []} if self.uid is not None else {}
 
@@ -107,7 +107,9 @@ class BwrapWorkspace(HostWorkspace):
             if cgroup is not None:
                 await asyncio.to_thread(cgroup.remove)
         if outcome.exit_code == 125 and cgroup is not None and not outcome.stdout:
-            raise SandboxUnavailable(f"could not join the run's control group: {outcome.stderr.decode(errors='replace')}")
+            raise SandboxUnavailable(
+                f"could not join the run's control group: {outcome.stderr.decode(errors='replace')}"
+            )
         return exec_result(outcome, memory_exceeded=memory)
 
     def bwrap_argv(self, name: str, language: str, limits: Limits, network: bool) -> list[str]:

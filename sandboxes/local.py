@@ -48,10 +48,14 @@ class LocalWorkspace(HostWorkspace):
         super().__init__(drop_privileges=False)
         self.python = python
 
-    async def run_program(self, name: str, language: str, stdin: bytes | None, limits: Limits, network: bool) -> ExecResult:
+    async def run_program(
+        self, name: str, language: str, stdin: bytes | None, limits: Limits, network: bool
+    ) -> ExecResult:
         argv = limited_argv(
             program_argv(language, str(self.program / name), self.python), limits, None, process_ceiling=None
         )
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.work), "LANG": "C.UTF-8"}
-        outcome = await supervise(argv, stdin=stdin, limits=limits, kill=kill_process_group, env=env, cwd=str(self.work))
+        outcome = await supervise(
+            argv, stdin=stdin, limits=limits, kill=kill_process_group, env=env, cwd=str(self.work)
+        )
         return exec_result(outcome)

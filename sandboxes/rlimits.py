@@ -16,7 +16,9 @@ from agentgym.sandboxes.types import Limits
 SHELL = "/bin/sh"
 
 
-def limited_argv(argv: Sequence[str], limits: Limits, cgroup: RunCgroup | None, *, process_ceiling: int | None) -> list[str]:
+def limited_argv(
+    argv: Sequence[str], limits: Limits, cgroup: RunCgroup | None, *, process_ceiling: int | None
+) -> list[str]:
     """`argv` run under `limits`: CPU seconds (SIGXCPU at the limit, SIGKILL a second later),
     the largest file, no core dumps; and, without a control group, address space and (when
     `process_ceiling` is given) RLIMIT_NPROC as the memory and process ceilings."""
