@@ -7,12 +7,12 @@ What a run gets (https://github.com/containers/bubblewrap, bwrap(1)):
   terminal), killed when the supervisor dies (`--die-with-parent`), and, as the pid
   namespace's first child, all its descendants killed when it ends;
 - a file system of read-only binds of /usr (and the /bin, /lib links), the few /etc files
-  programs need, a private /proc and /dev, a size-limited tmpfs /tmp, the session's work
+  programs need, a private /proc and /dev, a size-limited tmpfs /tmp, a read-only root, the session's work
   directory read-write at /work and its program read-only at /program; nothing else of the
   host (no /root, /home, /etc/shadow, /var, no environment variables of the caller);
 - no network unless asked (`network=True` shares the host's);
 - limits: a control group per run for memory and processes where the host allows it (root
-  or a delegated cgroup), else RLIMIT_AS and RLIMIT_NPROC; RLIMIT_CPU, RLIMIT_FSIZE, no
+  or a delegated cgroup), else RLIMIT_AS, RLIMIT_NPROC and a polled size of /work; RLIMIT_CPU, RLIMIT_FSIZE, no
   core dumps; a wall clock; capped output;
 - when the caller is root, the run's host uid is an unprivileged one of its own (`UidPool`).
 """
@@ -39,6 +39,9 @@ ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "local
 NETWORK_ETC_FILES = ("resolv.conf", "hosts", "nsswitch.conf", "host.conf", "gai.conf")
 SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 PATH = "/usr/local/bin:/usr/bin:/bin"
+SETUP_RETRIES = 3
+"""Retries of a run whose sandbox could not be set up for a transient lack of processes or
+namespaces (bwrap fails with EAGAIN; nothing of the program ran)."""
 
 
 @lru_cache(maxsize=1)
@@ -83,6 +86,18 @@ class BwrapWorkspace(HostWorkspace):
     async def run_program(
         self, name: str, language: str, stdin: bytes | None, limits: Limits, network: bool
     ) -> ExecResult:
+        for attempt in range(SETUP_RETRIES + 1):
+            result = await self._run_once(name, language, stdin, limits, network)
+            transient = result.exit_code == 1 and result.stderr.startswith("bwrap: ")
+            if not (transient and "Resource temporarily unavailable" in result.stderr) or attempt == SETUP_RETRIES:
+                return result
+            # The kernel frees the process and namespace counts of a killed run a moment late.
+            await asyncio.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def _run_once(
+        self, name: str, language: str, stdin: bytes | None, limits: Limits, network: bool
+    ) -> ExecResult:
         sandbox = self.sandbox
         cgroup: RunCgroup | None = None
         if sandbox.cgroups is not None:
@@ -100,17 +115,23 @@ class BwrapWorkspace(HostWorkspace):
             if cgroup is not None:
                 await asyncio.to_thread(cgroup.kill_all)
 
+        # Files in /work live in host memory or disk; a cgroup charges them to the run, without
+        # one the work directory's size is polled instead.
+        quota = limits.memory_mb << 20
+        watch = None if cgroup is not None else (lambda: self.over_quota(quota))
         try:
-            outcome = await supervise(argv, stdin=stdin, limits=limits, kill=kill, env={}, cwd="/", **drop)
+            outcome = await supervise(
+                argv, stdin=stdin, limits=limits, kill=kill, env={}, cwd="/", over_quota=watch, **drop
+            )
             memory = cgroup is not None and cgroup.oom_killed()
         finally:
             if cgroup is not None:
                 await asyncio.to_thread(cgroup.remove)
-        if outcome.exit_code == 125 and cgroup is not None and not outcome.stdout:
-            raise SandboxUnavailable(
-                f"could not join the run's control group: {outcome.stderr.decode(errors='replace')}"
-            )
-        return exec_result(outcome, memory_exceeded=memory)
+        return exec_result(
+            outcome,
+            memory_exceeded=memory,
+            quota_message=f"the work directory went over its {limits.memory_mb} MiB quota",
+        )
 
     def bwrap_argv(self, name: str, language: str, limits: Limits, network: bool) -> list[str]:
         """The bwrap command line of one run (see the module docstring for what each part does)."""
@@ -133,6 +154,7 @@ class BwrapWorkspace(HostWorkspace):
         argv += ["--bind", str(self.work), "/work", "--ro-bind", str(self.program), "/program", "--chdir", "/work"]
         argv += ["--clearenv", "--setenv", "PATH", PATH, "--setenv", "HOME", "/work", "--setenv", "LANG", "C.UTF-8"]
         argv += ["--setenv", "TMPDIR", "/tmp", "--setenv", "PYTHONDONTWRITEBYTECODE", "1"]
+        argv += ["--remount-ro", "/"]
         return argv + ["--", *program_argv(language, f"/program/{name}", self.sandbox.python)]
 
 

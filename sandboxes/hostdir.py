@@ -12,6 +12,8 @@ between the check and the use. Malformed paths (absolute outside /work, '..') ar
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import os
 import shutil
 import stat
@@ -27,6 +29,9 @@ from agentgym.sandboxes.types import ExecResult, InvalidPath, Limits
 SANDBOX_DIR_ENV = "AGENTGYM_SANDBOX_DIR"
 """Environment variable naming the folder that holds work directories (default: /dev/shm when
 writable, else the temp folder)."""
+
+MAX_WORK_ENTRIES = 100_000
+"""Most files and folders a work directory may hold where its size is watched by polling."""
 
 UID_BASE = 200_000
 """Sessions started by root run as host uids from UID_BASE up, one per live session."""
@@ -58,17 +63,19 @@ def inside(root: Path, path: str) -> Path | None:
 
 class UidPool:
     """Distinct unprivileged host uids, one per live session, so that per-uid limits (process
-    counts) and signals never reach another session or the caller."""
+    counts) and signals never reach another session or the caller. A released uid goes to the
+    back of the queue: the kernel frees a uid's process and namespace counts a moment after its
+    last process is killed, so an immediate reuse could fail with EAGAIN."""
 
     def __init__(self, base: int = UID_BASE, size: int = 60_000):
-        self._free = list(range(base + size - 1, base - 1, -1))
+        self._free = collections.deque(range(base, base + size))
         self._lock = threading.Lock()
 
     def acquire(self) -> int:
         with self._lock:
             if not self._free:
                 raise RuntimeError("no free sandbox uid: too many live sandbox sessions")
-            return self._free.pop()
+            return self._free.popleft()
 
     def release(self, uid: int) -> None:
         with self._lock:
@@ -136,6 +143,19 @@ class HostWorkspace(Workspace):
             if host is not None and stat.S_ISREG(os.stat(host).st_mode if host.exists() else 0):
                 found[path] = host.read_bytes()
         return found
+
+    def over_quota(self, max_bytes: int) -> bool:
+        """Whether the work directory holds more than `max_bytes` (allocated) or more than
+        MAX_WORK_ENTRIES entries: the disk ceiling of backends that cannot charge it to a cgroup."""
+        used, entries = 0, 0
+        for folder, subfolders, names in os.walk(self.work):
+            entries += len(subfolders) + len(names)
+            for name in names:
+                with contextlib.suppress(OSError):
+                    used += os.lstat(os.path.join(folder, name)).st_blocks * 512
+            if used > max_bytes or entries > MAX_WORK_ENTRIES:
+                return True
+        return False
 
     def write_program(self, code: str, language: str) -> str:
         """Store the program's source; returns its file name (under /program of the sandbox)."""

@@ -19,13 +19,17 @@ from agentgym.sandboxes.types import ExecResult, ExecStatus, Limits
 KILL_GRACE_S = 5.0
 """How long a killed run may take to exit before the supervisor stops waiting for it."""
 
+QUOTA_POLL_S = 0.05
+"""Shortest interval between two polls of a run's quota check."""
+
 _READ_CHUNK = 1 << 16
 
 
 @dataclass
 class Outcome:
     """How a supervised process ended. `signal` is set when a signal ended it, `exit_code`
-    otherwise; `timed_out`/`output_exceeded` when the supervisor killed it for that reason."""
+    otherwise; `timed_out`/`output_exceeded`/`over_quota` when the supervisor killed it for
+    that reason."""
 
     exit_code: int | None
     signal: int | None
@@ -34,6 +38,7 @@ class Outcome:
     duration_s: float
     timed_out: bool = False
     output_exceeded: bool = False
+    over_quota: bool = False
 
 
 class _CappedOutput:
@@ -70,6 +75,7 @@ async def supervise(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     wrapped: bool = True,
+    over_quota: Callable[[], bool] | None = None,
     **popen_kwargs,
 ) -> Outcome:
     """Run `argv` to its end, or until `limits.wall_s` or `limits.max_output_bytes` is passed,
@@ -77,7 +83,8 @@ async def supervise(
 
     `wrapped`: the program runs under a wrapper (bwrap, runsc, sh) that reports a signal `N`
     as exit code 128 + N; such codes are read back as signals. The process starts in a new
-    session, so `kill` may signal its process group."""
+    session, so `kill` may signal its process group. `over_quota`, if given, is polled (in a
+    thread) while the program runs; once it returns True the program is killed."""
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
         *argv,
@@ -100,11 +107,12 @@ async def supervise(
     readers = asyncio.gather(
         output.drain("stdout", process.stdout), output.drain("stderr", process.stderr), process.wait()
     )
+    quota = _QuotaWatch(over_quota, kill_once) if over_quota else None
     timed_out = False
     try:
         await asyncio.wait_for(asyncio.shield(readers), limits.wall_s)
     except asyncio.TimeoutError:
-        timed_out = not output.exceeded
+        timed_out = not output.exceeded and not (quota and quota.exceeded)
         kill_once()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(readers), KILL_GRACE_S)
@@ -115,6 +123,8 @@ async def supervise(
     finally:
         if feeder is not None:
             feeder.cancel()
+        if quota is not None:
+            await quota.stop()
         if killing:
             await killing[0]
         if process.returncode is None:  # the kill did not end it: last resort, then stop waiting
@@ -137,7 +147,32 @@ async def supervise(
         duration_s=duration,
         timed_out=timed_out,
         output_exceeded=output.exceeded,
+        over_quota=bool(quota and quota.exceeded),
     )
+
+
+class _QuotaWatch:
+    """Polls `over_quota` in a thread, at most every QUOTA_POLL_S, until stopped or exceeded."""
+
+    def __init__(self, over_quota: Callable[[], bool], on_exceeded: Callable[[], None]):
+        self.exceeded = False
+        self._over_quota = over_quota
+        self._on_exceeded = on_exceeded
+        self._task = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            started = time.perf_counter()
+            if await asyncio.to_thread(self._over_quota):
+                self.exceeded = True
+                self._on_exceeded()
+                return
+            await asyncio.sleep(max(QUOTA_POLL_S, 2 * (time.perf_counter() - started)))
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
 
 
 def _decode(code: int | None, wrapped: bool) -> tuple[int | None, int | None]:
@@ -167,14 +202,18 @@ async def kill_process_group(process: asyncio.subprocess.Process) -> None:
     _kill_group(process)
 
 
-def exec_result(outcome: Outcome, *, memory_exceeded: bool = False) -> ExecResult:
+def exec_result(outcome: Outcome, *, memory_exceeded: bool = False, quota_message: str = "") -> ExecResult:
     """The `ExecResult` of an outcome; `memory_exceeded` when the backend saw its memory limit
-    hit (a cgroup OOM kill, a container's OOMKilled)."""
+    hit (a cgroup OOM kill, a container's OOMKilled); `quota_message` is added to stderr when
+    the run was killed for going over its quota."""
+    stderr = outcome.stderr.decode("utf-8", "replace")
+    if outcome.over_quota and quota_message:
+        stderr += f"\n[sandbox] killed: {quota_message}\n"
     return ExecResult(
         status=classify(outcome, memory_exceeded),
         exit_code=outcome.exit_code,
         stdout=outcome.stdout.decode("utf-8", "replace"),
-        stderr=outcome.stderr.decode("utf-8", "replace"),
+        stderr=stderr,
         duration_s=round(outcome.duration_s, 6),
     )
 
@@ -184,6 +223,8 @@ def classify(outcome: Outcome, memory_exceeded: bool = False) -> ExecStatus:
     kill shows as SIGXCPU; a memory limit without a cgroup shows as Python's MemoryError."""
     if outcome.output_exceeded:
         return ExecStatus.output_limit
+    if outcome.over_quota:
+        return ExecStatus.killed
     if outcome.timed_out or outcome.signal == signal.SIGXCPU:
         return ExecStatus.timeout
     if memory_exceeded or (outcome.exit_code not in (0, None) and _ends_with_memory_error(outcome.stderr)):
