@@ -706,6 +706,111 @@ def cmd_serve_policy(args: argparse.Namespace, ui: UI) -> int:
     return EXIT_OK
 
 
+# --- sandbox --------------------------------------------------------------------------------
+
+SANDBOX_BACKEND_CHOICES = ("best", "bwrap", "gvisor", "docker", "local")
+
+
+def _add_sandbox_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sandbox",
+        help="the code-execution sandbox: serve it over HTTP, list the backends that run here",
+        description="Commands of the code-execution sandbox (agentgym.sandboxes); see docs/sandboxes.md.",
+        epilog="examples:\n  agentgym sandbox backends\n  agentgym sandbox serve --port 8080",
+        formatter_class=_HelpFormatter,
+    )
+    parser.set_defaults(handler=lambda args, ui: _missing_subcommand(parser))
+    commands = parser.add_subparsers(dest="sandbox_command", metavar="COMMAND", title="commands")
+
+    serve_parser = commands.add_parser(
+        "serve",
+        help="run programs sent over HTTP in sandboxes (our API and SandboxFusion's /run_code)",
+        description="Serve code execution over HTTP until SIGTERM or Ctrl-C: POST /run, sessions under "
+        "/sessions, SandboxFusion's POST /run_code, GET /health. Prints the URL on stdout once "
+        "listening; logs go to stderr.",
+        epilog="examples:\n  agentgym sandbox serve --port 8080\n  agentgym sandbox serve --backend bwrap --max-concurrency 16\n"
+        "  curl -s localhost:8080/run -d '{\"code\": \"print(1 + 1)\"}'",
+        formatter_class=_HelpFormatter,
+    )
+    serve_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s; 0.0.0.0 for all)")
+    serve_parser.add_argument("--port", type=_non_negative_int, default=8080, help="port to bind, 0 for a free one (default: %(default)s)")
+    serve_parser.add_argument("--backend", choices=SANDBOX_BACKEND_CHOICES, default="best", help="the sandbox backend; best: the strongest isolation that runs here (default: %(default)s)")
+    serve_parser.add_argument("--allow-unsafe", action="store_true", help="allow --backend local, which runs code as this user with NO isolation")
+    serve_parser.add_argument("--max-concurrency", type=_positive_int, default=8, metavar="N", help="programs running at once; the rest wait (default: %(default)s)")
+    serve_parser.add_argument("--max-sessions", type=_positive_int, default=256, metavar="N", help="open sessions at most; 503 beyond (default: %(default)s)")
+    serve_parser.add_argument("--session-idle-timeout", type=float, default=600.0, metavar="S", help="close sessions idle this many seconds (default: %(default)s)")
+    serve_parser.add_argument("--max-request-bytes", type=_int_at_least(1024, "an integer >= 1024"), default=64 << 20, metavar="B", help="largest request body accepted; 413 beyond (default: %(default)s)")
+    serve_parser.add_argument("--no-network", action="store_true", help="refuse requests that ask for network access (403)")
+    serve_parser.add_argument("--shutdown-timeout", type=float, default=10.0, metavar="S", help="how long a shutdown waits for programs in flight before killing them (default: %(default)s)")
+    serve_parser.add_argument("--log-format", choices=["json", "text"], default="json", help="stderr log format (default: %(default)s)")
+    serve_parser.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    serve_parser.set_defaults(handler=cmd_sandbox_serve)
+
+    backends_parser = commands.add_parser(
+        "backends",
+        help="list the sandbox backends and whether each runs on this machine",
+        description="List every sandbox backend, strongest isolation first, and whether it runs here (and why not).",
+        epilog="examples:\n  agentgym sandbox backends\n  agentgym sandbox backends --json",
+        formatter_class=_HelpFormatter,
+    )
+    backends_parser.add_argument("--json", action="store_true", help="print {name: null or the reason it cannot run} as JSON")
+    backends_parser.set_defaults(handler=cmd_sandbox_backends)
+
+
+def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def cmd_sandbox_backends(args: argparse.Namespace, ui: UI) -> int:
+    from agentgym.sandboxes import available_backends
+
+    reasons = available_backends()
+    if args.json:
+        _print_json(reasons)
+        return EXIT_OK
+    table = Table(title="Sandbox backends (strongest isolation first)", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("backend", style="bold cyan", no_wrap=True)
+    table.add_column("runs here", no_wrap=True)
+    table.add_column("why not / note")
+    for name, reason in reasons.items():
+        note = "no isolation: only with --allow-unsafe" if name == "local" and reason is None else (reason or "")
+        table.add_row(name, Text("yes", style="green") if reason is None else Text("no", style="red"), Text(note))
+    ui.out.print(table)
+    return EXIT_OK
+
+
+def cmd_sandbox_serve(args: argparse.Namespace, ui: UI) -> int:
+    from agentgym.sandboxes import SandboxError, make_sandbox
+    from agentgym.sandboxes.service import ServiceConfig, serve_until_stopped
+    from agentgym.server.logs import configure_logging
+
+    if args.session_idle_timeout <= 0 or args.shutdown_timeout < 0:
+        ui.error("--session-idle-timeout must be positive and --shutdown-timeout not negative")
+        return EXIT_USAGE
+    try:
+        kwargs = {"allow_unsafe": args.allow_unsafe} if args.backend == "local" else {}
+        sandbox = make_sandbox(args.backend, **kwargs)
+    except (SandboxError, ImportError) as error:
+        ui.error(f"cannot start the {args.backend} sandbox backend: {error}")
+        return EXIT_USAGE if args.backend == "local" else EXIT_FAILURE
+    config = ServiceConfig(
+        max_concurrency=args.max_concurrency,
+        max_sessions=args.max_sessions,
+        session_idle_timeout_s=args.session_idle_timeout,
+        max_request_bytes=args.max_request_bytes,
+        allow_network=not args.no_network,
+        shutdown_timeout_s=args.shutdown_timeout,
+    )
+
+    def announce(url: str) -> None:
+        print(f"agentgym sandbox serve: {sandbox.name} backend on {url} (SandboxFusion: {url}/run_code)", flush=True)
+
+    configure_logging(args.log_format)
+    asyncio.run(serve_until_stopped(sandbox, config, host=args.host, port=args.port, access_log=args.access_log, on_ready=announce))
+    return EXIT_OK
+
+
 # --- version --------------------------------------------------------------------------------
 
 
@@ -741,6 +846,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_serve_policy_parser,
     _add_train_parser,
     _add_demo_parser,
+    _add_sandbox_parser,
     _add_version_parser,
 ]
 """The subcommands, in the order `agentgym --help` lists them."""
