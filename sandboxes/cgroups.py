@@ -102,7 +102,7 @@ class CgroupManager:
                 parents = [root / "memory" / GROUP_NAME, root / "pids" / GROUP_NAME]
                 for parent in parents:
                     parent.mkdir(exist_ok=True)
-                return cls(1, parents)
+                return cls(1, parents).sweep()
         except OSError as error:
             log.info("cgroups not usable (%s); falling back to rlimits", error)
         return None
@@ -117,7 +117,17 @@ class CgroupManager:
             enabled = set((directory / "cgroup.subtree_control").read_text().split())
             if not {"memory", "pids"} <= enabled:
                 (directory / "cgroup.subtree_control").write_text("+memory +pids")
-        return cls(2, [parent])
+        return cls(2, [parent]).sweep()
+
+    def sweep(self, min_age_s: float = 60.0) -> CgroupManager:
+        """Delete empty groups older than `min_age_s` left by processes that died mid-run."""
+        now = time.time()
+        for parent in self.parents:
+            for child in parent.iterdir():
+                with contextlib.suppress(OSError):
+                    if child.is_dir() and now - child.stat().st_mtime > min_age_s:
+                        child.rmdir()  # fails, as it should, while a process is inside
+        return self
 
     def create(self, memory_bytes: int, max_procs: int) -> RunCgroup:
         """A new group with these ceilings (swap counted in memory where the kernel can)."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -168,6 +170,8 @@ async def test_network_is_off(sandbox):
     tcp_port, udp_port = listener.tcp.getsockname()[1], listener.udp.getsockname()[1]
     code = f"""
 import socket
+import subprocess
+import sys
 def attempt(name, action):
     try:
         action()
@@ -349,3 +353,31 @@ async def test_session_survives_an_attack(sandbox):
         await session.run(":(){ :|:& };:", language="bash")
         result = await session.run("print(open('keep.txt').read())")
         assert result.stdout == "kept\n", result
+
+
+def test_a_killed_caller_takes_its_sandboxes_with_it(sandbox, tmp_path):
+    """The host process that started a run dies (SIGKILL, no cleanup): the run dies too."""
+    marker = "7" + str(uuid.uuid4().int)[:8]
+    backend = sandbox.name
+    script = tmp_path / "caller.py"
+    script.write_text(
+        f"""
+import asyncio
+from agentgym.sandboxes import Limits, make_sandbox
+code = "import subprocess, time\\nsubprocess.Popen(['sleep', '{marker}'])\\nprint('up', flush=True)\\ntime.sleep(60)"
+asyncio.run(make_sandbox({backend!r}).run(code, limits=Limits(wall_s=60)))
+"""
+    )
+    caller = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.monotonic() + 20
+        while not processes_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert processes_with(marker), "the run never started"
+    finally:
+        caller.kill()
+        caller.wait()
+    deadline = time.monotonic() + 5
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_with(marker) == [], "the run outlived the process that started it"
