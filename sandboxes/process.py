@@ -118,24 +118,10 @@ async def supervise(
             await asyncio.wait_for(asyncio.shield(readers), KILL_GRACE_S)
     except asyncio.CancelledError:
         kill_once()
-        await asyncio.shield(killing[0])
         raise
     finally:
-        if feeder is not None:
-            feeder.cancel()
-        if quota is not None:
-            await quota.stop()
-        if killing:
-            await killing[0]
-        if process.returncode is None:  # the kill did not end it: last resort, then stop waiting
-            _kill_group(process)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(process.wait(), KILL_GRACE_S)
-        _kill_group(process)  # whatever of the run's process group is left (the local backend)
-        if not readers.done():
-            readers.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await readers
+        # In a task of its own: a second cancellation of the caller must not cut the cleanup short.
+        await asyncio.shield(asyncio.ensure_future(_finish(process, killing, feeder, quota, readers)))
     duration = time.perf_counter() - started
     code = process.returncode
     exit_code, sig = _decode(code, wrapped)
@@ -149,6 +135,31 @@ async def supervise(
         output_exceeded=output.exceeded,
         over_quota=bool(quota and quota.exceeded),
     )
+
+
+async def _finish(
+    process: asyncio.subprocess.Process,
+    killing: list[asyncio.Task],
+    feeder: asyncio.Future | None,
+    quota: _QuotaWatch | None,
+    readers: asyncio.Future,
+) -> None:
+    """Stop the helpers of a run, wait for its kill, and make sure no process of it is left."""
+    if feeder is not None:
+        feeder.cancel()
+    if quota is not None:
+        await quota.stop()
+    if killing:
+        await killing[0]
+    if process.returncode is None:  # the kill did not end it: last resort, then stop waiting
+        _kill_group(process)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(process.wait(), KILL_GRACE_S)
+    _kill_group(process)  # whatever of the run's process group is left (the local backend)
+    if not readers.done():
+        readers.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await readers
 
 
 class _QuotaWatch:
@@ -212,6 +223,7 @@ def exec_result(outcome: Outcome, *, memory_exceeded: bool = False, quota_messag
     return ExecResult(
         status=classify(outcome, memory_exceeded),
         exit_code=outcome.exit_code,
+        signal=outcome.signal,
         stdout=outcome.stdout.decode("utf-8", "replace"),
         stderr=stderr,
         duration_s=round(outcome.duration_s, 6),

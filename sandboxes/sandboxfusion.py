@@ -49,7 +49,7 @@ Any other name gets a SandboxError answer that lists what runs here."""
 MAX_TIMEOUT_S = 3600.0
 MIN_TIMEOUT_S = 0.01
 SIGNAL_UNKNOWN = signal.SIGKILL
-"""When a kill ended the program and the backend did not say which signal, SIGKILL is reported."""
+"""Reported when a signal ended the program and the backend could not say which one."""
 
 
 class RunCodeRequest(BaseModel):
@@ -148,7 +148,7 @@ def response_for(result: ExecResult) -> RunCodeResponse:
             stderr=result.stderr,
         )
     else:
-        return_code = result.exit_code if result.exit_code is not None else -SIGNAL_UNKNOWN
+        return_code = result.exit_code if result.exit_code is not None else -(result.signal or SIGNAL_UNKNOWN)
         run = CommandRunResult(
             status=CommandRunStatus.Finished,
             execution_time=result.duration_s,

@@ -68,6 +68,7 @@ class ExecResult(BaseModel):
 
     status: ExecStatus
     exit_code: int | None = Field(None, description="the exit code, or None when a signal ended the program")
+    signal: int | None = Field(None, description="the number of the signal that ended the program, if one did")
     stdout: str = ""
     stderr: str = ""
     duration_s: float = Field(0.0, ge=0)
