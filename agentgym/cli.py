@@ -112,7 +112,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     """Parse a config override `SECTION.KEY=VALUE` (dotted identifiers; VALUE as for `parse_kwarg`)."""
     key = text.partition("=")[0].strip()
     if "=" not in text or not all(part.isidentifier() for part in key.split(".")):
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY dotted identifiers (e.g. optim.steps=5), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected KEY=VALUE with KEY dotted identifiers (e.g. optim.steps=5), got {text!r}"
+        )
     return key, parse_kwarg("value=" + text.partition("=")[2])[1]
 
 
@@ -338,7 +340,9 @@ def _observation_panel(observation: Observation, title: str) -> Panel:
     parts: list[Any] = [Text(observation.text)]
     if observation.images:
         count = len(observation.images)
-        parts.append(Text(f"[{count} image{'s' if count != 1 else ''} attached, not shown in the terminal]", style="italic"))
+        parts.append(
+            Text(f"[{count} image{'s' if count != 1 else ''} attached, not shown in the terminal]", style="italic")
+        )
     if observation.tools:
         parts.append(Text("tools available:", style="bold"))
         for tool in observation.tools:
@@ -421,13 +425,51 @@ def _add_serve_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--all", action="store_true", help="serve every registered environment")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s; 0.0.0.0 for all)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind, 0 for a free one (default: %(default)s)")
-    parser.add_argument("--max-sessions", type=_positive_int, default=defaults.max_sessions, help="open sessions at most; 503 beyond (default: %(default)s)")
-    parser.add_argument("--session-ttl", type=float, default=defaults.session_ttl_s, metavar="S", help="close sessions idle this many seconds (default: %(default)s)")
-    parser.add_argument("--step-timeout", type=float, default=defaults.step_timeout_s, metavar="S", help="fail a session whose reset/step takes longer (default: %(default)s)")
-    parser.add_argument("--max-action-bytes", type=_positive_int, default=defaults.max_action_bytes, metavar="B", help="largest action accepted; 413 beyond (default: %(default)s)")
-    parser.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="S", help="how long a graceful shutdown waits for operations in flight (default: %(default)s)")
-    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE", help="import MODULE first (it registers environments); repeatable")
-    parser.add_argument("--log-format", choices=["json", "text"], default="json", help="stderr log format (default: %(default)s)")
+    parser.add_argument(
+        "--max-sessions",
+        type=_positive_int,
+        default=defaults.max_sessions,
+        help="open sessions at most; 503 beyond (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--session-ttl",
+        type=float,
+        default=defaults.session_ttl_s,
+        metavar="S",
+        help="close sessions idle this many seconds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--step-timeout",
+        type=float,
+        default=defaults.step_timeout_s,
+        metavar="S",
+        help="fail a session whose reset/step takes longer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-action-bytes",
+        type=_positive_int,
+        default=defaults.max_action_bytes,
+        metavar="B",
+        help="largest action accepted; 413 beyond (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="how long a graceful shutdown waits for operations in flight (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (it registers environments); repeatable",
+    )
+    parser.add_argument(
+        "--log-format", choices=["json", "text"], default="json", help="stderr log format (default: %(default)s)"
+    )
     parser.add_argument("--access-log", action="store_true", help="log every HTTP request")
     parser.set_defaults(handler=cmd_serve)
 
@@ -453,7 +495,10 @@ def cmd_serve(args: argparse.Namespace, ui: UI) -> int:
         return EXIT_USAGE
 
     def announce(url: str) -> None:
-        print(f"agentgym serve: {', '.join(env_ids)} on {url} (WebSocket {url.replace('http', 'ws', 1)}/v1/ws)", flush=True)
+        print(
+            f"agentgym serve: {', '.join(env_ids)} on {url} (WebSocket {url.replace('http', 'ws', 1)}/v1/ws)",
+            flush=True,
+        )
 
     serve(
         env_ids,
@@ -483,7 +528,9 @@ def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=_HelpFormatter,
     )
     parser.add_argument(
-        "--output-dir", default="runs/demo", help="where to write the run; a previous run there is replaced (default: %(default)s)"
+        "--output-dir",
+        default="runs/demo",
+        help="where to write the run; a previous run there is replaced (default: %(default)s)",
     )
     parser.add_argument("--steps", type=_positive_int, default=None, help="training steps (default: the demo's 30)")
     parser.set_defaults(handler=cmd_demo)
@@ -524,7 +571,12 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     mode.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
     mode.add_argument("--overwrite", action="store_true", help="replace a previous run's outputs in output_dir")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], type=parse_override, metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        type=parse_override,
+        metavar="KEY=VALUE",
         help="override a config key (dotted, e.g. optim.steps=5); repeatable",
     )
     parser.set_defaults(handler=cmd_train)
@@ -580,15 +632,43 @@ def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_rollout_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", required=True, metavar="ID_OR_URL", help="a registered id, or ws://host:port/ID for a served one")
+    parser.add_argument(
+        "--env", required=True, metavar="ID_OR_URL", help="a registered id, or ws://host:port/ID for a served one"
+    )
     _add_policy_arguments(parser)
-    parser.add_argument("--concurrency", type=_positive_int, default=16, help="episodes in flight (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="the first task's seed; task i uses seed + i (default: %(default)s)")
-    parser.add_argument("--max-turns", type=_positive_int, default=None, metavar="N", help="policy turns per episode at most")
-    parser.add_argument("--max-tokens", type=_positive_int, default=256, metavar="N", help="tokens per response at most (default: %(default)s)")
-    parser.add_argument("--max-context", type=_positive_int, default=None, metavar="N", help="prompt + response tokens at most; beyond it the episode ends truncated (context_overflow)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, 0 for greedy (default: %(default)s)")
-    parser.add_argument("--history", type=_non_negative_int, default=None, metavar="K", help="show only the last K turns in each prompt (default: all)")
+    parser.add_argument(
+        "--concurrency", type=_positive_int, default=16, help="episodes in flight (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="the first task's seed; task i uses seed + i (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-turns", type=_positive_int, default=None, metavar="N", help="policy turns per episode at most"
+    )
+    parser.add_argument(
+        "--max-tokens",
+        type=_positive_int,
+        default=256,
+        metavar="N",
+        help="tokens per response at most (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-context",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="prompt + response tokens at most; beyond it the episode ends truncated (context_overflow)",
+    )
+    parser.add_argument(
+        "--temperature", type=float, default=1.0, help="sampling temperature, 0 for greedy (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--history",
+        type=_non_negative_int,
+        default=None,
+        metavar="K",
+        help="show only the last K turns in each prompt (default: all)",
+    )
 
 
 def _run_rollout_command(args: argparse.Namespace, ui: UI, *, tasks: int, group_size: int) -> int:
@@ -601,7 +681,9 @@ def _run_rollout_command(args: argparse.Namespace, ui: UI, *, tasks: int, group_
         env_id, _ = env_source(args.env)
         if not is_env_url(args.env):
             agentgym.spec(env_id)  # an unknown id fails here, before the model loads
-        limits = EpisodeLimits(max_turns=args.max_turns, max_response_tokens=args.max_tokens, max_context_tokens=args.max_context)
+        limits = EpisodeLimits(
+            max_turns=args.max_turns, max_response_tokens=args.max_tokens, max_context_tokens=args.max_context
+        )
         sampling = SamplingParams(temperature=args.temperature)
         policy = load_policy(args.policy, model=args.model, tokenizer=args.tokenizer)
     except (AgentGymError, ValueError, OSError, ImportError) as error:
@@ -609,8 +691,16 @@ def _run_rollout_command(args: argparse.Namespace, ui: UI, *, tasks: int, group_
         return EXIT_USAGE
     summary = asyncio.run(
         run_rollout(
-            args.env, policy, tasks=tasks, group_size=group_size, concurrency=args.concurrency, seed=args.seed,
-            limits=limits, sampling=sampling, history=args.history, console=ui.err,
+            args.env,
+            policy,
+            tasks=tasks,
+            group_size=group_size,
+            concurrency=args.concurrency,
+            seed=args.seed,
+            limits=limits,
+            sampling=sampling,
+            history=args.history,
+            console=ui.err,
         )
     )
     table = Table(title=f"{args.env} with {args.policy}", box=box.SIMPLE)
@@ -680,7 +770,9 @@ def _add_serve_policy_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=_HelpFormatter,
     )
     _add_policy_arguments(parser)
-    parser.add_argument("--model-name", default="default", help="the name clients use in requests (default: %(default)s)")
+    parser.add_argument(
+        "--model-name", default="default", help="the name clients use in requests (default: %(default)s)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8001, help="port to bind (default: %(default)s)")
     parser.set_defaults(handler=cmd_serve_policy)
@@ -701,7 +793,9 @@ def cmd_serve_policy(args: argparse.Namespace, ui: UI) -> int:
         create_completions_app(policy, args.model_name),
         host=args.host,
         port=args.port,
-        print=lambda _: print(f"agentgym serve-policy: {args.model_name} on http://{args.host}:{args.port}/v1", flush=True),
+        print=lambda _: print(
+            f"agentgym serve-policy: {args.model_name} on http://{args.host}:{args.port}/v1", flush=True
+        ),
     )
     return EXIT_OK
 
@@ -729,20 +823,81 @@ def _add_sandbox_parser(subparsers: argparse._SubParsersAction) -> None:
         "/sessions, SandboxFusion's POST /run_code, GET /health. Prints the URL on stdout once "
         "listening; logs go to stderr.",
         epilog="examples:\n  agentgym sandbox serve --port 8080\n  agentgym sandbox serve --backend bwrap --max-concurrency 16\n"
-        "  curl -s localhost:8080/run -d '{\"code\": \"print(1 + 1)\"}'",
+        '  curl -s localhost:8080/run -d \'{"code": "print(1 + 1)"}\'',
         formatter_class=_HelpFormatter,
     )
-    serve_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s; 0.0.0.0 for all)")
-    serve_parser.add_argument("--port", type=_non_negative_int, default=8080, help="port to bind, 0 for a free one (default: %(default)s)")
-    serve_parser.add_argument("--backend", choices=SANDBOX_BACKEND_CHOICES, default="best", help="the sandbox backend; best: the strongest isolation that runs here (default: %(default)s)")
-    serve_parser.add_argument("--allow-unsafe", action="store_true", help="allow --backend local, which runs code as this user with NO isolation")
-    serve_parser.add_argument("--max-concurrency", type=_positive_int, default=8, metavar="N", help="programs running at once; the rest wait (default: %(default)s)")
-    serve_parser.add_argument("--max-sessions", type=_positive_int, default=256, metavar="N", help="open sessions at most; 503 beyond (default: %(default)s)")
-    serve_parser.add_argument("--session-idle-timeout", type=float, default=600.0, metavar="S", help="close sessions idle this many seconds (default: %(default)s)")
-    serve_parser.add_argument("--max-request-bytes", type=_int_at_least(1024, "an integer >= 1024"), default=64 << 20, metavar="B", help="largest request body accepted; 413 beyond (default: %(default)s)")
-    serve_parser.add_argument("--no-network", action="store_true", help="refuse requests that ask for network access (403)")
-    serve_parser.add_argument("--shutdown-timeout", type=float, default=10.0, metavar="S", help="how long a shutdown waits for programs in flight before killing them (default: %(default)s)")
-    serve_parser.add_argument("--log-format", choices=["json", "text"], default="json", help="stderr log format (default: %(default)s)")
+    serve_parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s; 0.0.0.0 for all)"
+    )
+    serve_parser.add_argument(
+        "--port", type=_non_negative_int, default=8080, help="port to bind, 0 for a free one (default: %(default)s)"
+    )
+    serve_parser.add_argument(
+        "--backend",
+        choices=SANDBOX_BACKEND_CHOICES,
+        default="best",
+        help="the sandbox backend; best: the strongest isolation that runs here (default: %(default)s)",
+    )
+    serve_parser.add_argument(
+        "--allow-unsafe",
+        action="store_true",
+        help="allow --backend local, which runs code as this user with NO isolation",
+    )
+    serve_parser.add_argument(
+        "--max-concurrency",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="programs running at once; the rest wait (default: %(default)s)",
+    )
+    serve_parser.add_argument(
+        "--max-sessions",
+        type=_positive_int,
+        default=256,
+        metavar="N",
+        help="open sessions at most; 503 beyond (default: %(default)s)",
+    )
+    serve_parser.add_argument(
+        "--session-idle-timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="close sessions idle this many seconds (default: %(default)s)",
+    )
+    serve_parser.add_argument(
+        "--max-request-bytes",
+        type=_int_at_least(1024, "an integer >= 1024"),
+        default=64 << 20,
+        metavar="B",
+        help="largest request body accepted; 413 beyond (default: %(default)s)",
+    )
+    serve_parser.add_argument(
+        "--allow-network", action="store_true", help="let requests ask for network access (refused with 403 by default)"
+    )
+    serve_parser.add_argument(
+        "--max-wall-s",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="most wall-clock (and CPU) seconds a request may ask for (default: %(default)s)",
+    )
+    serve_parser.add_argument(
+        "--max-memory-mb",
+        type=_positive_int,
+        default=4096,
+        metavar="MB",
+        help="most memory a request may ask for (default: %(default)s)",
+    )
+    serve_parser.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="how long a shutdown waits for programs in flight before killing them (default: %(default)s)",
+    )
+    serve_parser.add_argument(
+        "--log-format", choices=["json", "text"], default="json", help="stderr log format (default: %(default)s)"
+    )
     serve_parser.add_argument("--access-log", action="store_true", help="log every HTTP request")
     serve_parser.set_defaults(handler=cmd_sandbox_serve)
 
@@ -753,7 +908,9 @@ def _add_sandbox_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples:\n  agentgym sandbox backends\n  agentgym sandbox backends --json",
         formatter_class=_HelpFormatter,
     )
-    backends_parser.add_argument("--json", action="store_true", help="print {name: null or the reason it cannot run} as JSON")
+    backends_parser.add_argument(
+        "--json", action="store_true", help="print {name: null or the reason it cannot run} as JSON"
+    )
     backends_parser.set_defaults(handler=cmd_sandbox_backends)
 
 
@@ -781,7 +938,7 @@ def cmd_sandbox_backends(args: argparse.Namespace, ui: UI) -> int:
 
 
 def cmd_sandbox_serve(args: argparse.Namespace, ui: UI) -> int:
-    from agentgym.sandboxes import SandboxError, make_sandbox
+    from agentgym.sandboxes import Limits, SandboxError, make_sandbox
     from agentgym.sandboxes.service import ServiceConfig, serve_until_stopped
     from agentgym.server.logs import configure_logging
 
@@ -799,7 +956,15 @@ def cmd_sandbox_serve(args: argparse.Namespace, ui: UI) -> int:
         max_sessions=args.max_sessions,
         session_idle_timeout_s=args.session_idle_timeout,
         max_request_bytes=args.max_request_bytes,
-        allow_network=not args.no_network,
+        allow_network=args.allow_network,
+        max_limits=Limits(
+            wall_s=args.max_wall_s,
+            cpu_s=args.max_wall_s,
+            memory_mb=args.max_memory_mb,
+            max_procs=512,
+            max_output_bytes=64 << 20,
+            max_file_bytes=1 << 30,
+        ),
         shutdown_timeout_s=args.shutdown_timeout,
     )
 
@@ -807,7 +972,11 @@ def cmd_sandbox_serve(args: argparse.Namespace, ui: UI) -> int:
         print(f"agentgym sandbox serve: {sandbox.name} backend on {url} (SandboxFusion: {url}/run_code)", flush=True)
 
     configure_logging(args.log_format)
-    asyncio.run(serve_until_stopped(sandbox, config, host=args.host, port=args.port, access_log=args.access_log, on_ready=announce))
+    asyncio.run(
+        serve_until_stopped(
+            sandbox, config, host=args.host, port=args.port, access_log=args.access_log, on_ready=announce
+        )
+    )
     return EXIT_OK
 
 

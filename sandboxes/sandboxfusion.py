@@ -175,9 +175,9 @@ def _failure_message(result: ExecResult) -> str:
     }.get(result.status, "")
 
 
-async def run_code(pool: SandboxPool, request: RunCodeRequest, defaults: Limits) -> RunCodeResponse:
+async def run_code(pool: SandboxPool, request: RunCodeRequest, defaults: Limits, ceiling: Limits) -> RunCodeResponse:
     """Run one SandboxFusion request on `pool` (a slot of its concurrency limit) with the
-    server's `defaults` for the limits the request does not set. Never raises for anything
+    server's `defaults` for the limits the request does not set, each limit clamped to `ceiling`. Never raises for anything
     the request or the program does: every failure is a SandboxError answer."""
     if request.language not in LANGUAGES:
         return sandbox_error(unsupported_language_message(request.language))
@@ -186,6 +186,7 @@ async def run_code(pool: SandboxPool, request: RunCodeRequest, defaults: Limits)
         for path in request.fetch_files:
             relative_path(path)
         limits = limits_for(request, defaults)
+        limits = limits.model_copy(update={name: min(value, getattr(ceiling, name)) for name, value in limits})
     except SandboxError as error:  # InvalidPath or bad base64: the request's fault, nothing ran
         return sandbox_error(str(error))
     try:

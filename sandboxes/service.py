@@ -69,7 +69,14 @@ class ServiceConfig(BaseModel):
     max_sessions: int = Field(256, ge=1, description="open sessions at most; 503 too_many_sessions beyond")
     session_idle_timeout_s: float = Field(600.0, gt=0, description="sessions idle this long are closed")
     max_request_bytes: int = Field(64 << 20, ge=1024, description="largest request body; 413 beyond")
-    allow_network: bool = Field(True, description="False: a request asking for network access is a 403")
+    allow_network: bool = Field(False, description="False: a request asking for network access is a 403")
+    max_limits: Limits = Field(
+        default_factory=lambda: Limits(
+            wall_s=300, cpu_s=300, memory_mb=4096, max_procs=512, max_output_bytes=64 << 20, max_file_bytes=1 << 30
+        ),
+        description="ceilings of what a request may ask for: above one, /run and sessions answer 403 "
+        "limit_too_high and /run_code clamps to it",
+    )
     shutdown_timeout_s: float = Field(10.0, ge=0, description="grace for programs in flight at shutdown")
 
 
@@ -186,13 +193,22 @@ def _state(request: web.Request) -> ServiceState:
     return state
 
 
-def _limits(body: RunRequest | CreateSessionRequest, base: Limits) -> Limits | None:
+def _limits(body: RunRequest | CreateSessionRequest, base: Limits, ceiling: Limits) -> Limits | None:
     if body.limits is None:
         return None
     try:
-        return body.limits.over(base)
+        limits = body.limits.over(base)
     except ValidationError as error:
         raise ServiceError(422, "validation_error", validation_problems(error, "limits")) from None
+    asked = body.limits.model_dump(exclude_none=True)
+    too_high = [
+        f"{name}={getattr(limits, name)} (at most {getattr(ceiling, name)})"
+        for name in asked
+        if getattr(limits, name) > getattr(ceiling, name)
+    ]
+    if too_high:
+        raise ServiceError(403, "limit_too_high", f"limits above this service's ceiling: {', '.join(too_high)}")
+    return limits
 
 
 def _check_network(state: ServiceState, network: bool | None) -> None:
@@ -200,13 +216,13 @@ def _check_network(state: ServiceState, network: bool | None) -> None:
         raise ServiceError(403, "network_refused", "this sandbox service runs programs without network access")
 
 
-def _run_kwargs(body: RunRequest, base: Limits) -> dict[str, Any]:
+def _run_kwargs(body: RunRequest, base: Limits, ceiling: Limits) -> dict[str, Any]:
     return {
         "language": body.language,
         "stdin": body.stdin,
         "files": body.files,
         "fetch": body.fetch,
-        "limits": _limits(body, base),
+        "limits": _limits(body, base, ceiling),
     }
 
 
@@ -236,21 +252,21 @@ async def run(request: web.Request) -> web.Response:
     state = _state(request)
     body = await _body(request, RunRequest)
     _check_network(state, body.network)
-    kwargs = _run_kwargs(body, state.sandbox.limits)
+    kwargs = _run_kwargs(body, state.sandbox.limits, state.config.max_limits)
     return _result(await state.pool.run(body.code, network=bool(body.network), **kwargs))
 
 
 async def run_code_sandboxfusion(request: web.Request) -> web.Response:
     state = _state(request)
     body = await _body(request, RunCodeRequest)
-    return _json(await run_code(state.pool, body, state.sandbox.limits))
+    return _json(await run_code(state.pool, body, state.sandbox.limits, state.config.max_limits))
 
 
 async def create_session(request: web.Request) -> web.Response:
     state = _state(request)
     body = await _body(request, CreateSessionRequest, empty_ok=True)
     _check_network(state, body.network)
-    entry = await state.sessions.open(_limits(body, state.sandbox.limits), body.network)
+    entry = await state.sessions.open(_limits(body, state.sandbox.limits, state.config.max_limits), body.network)
     return _json(CreateSessionResponse(session_id=entry.id, idle_timeout_s=state.sessions.idle_timeout_s), 201)
 
 
@@ -260,7 +276,7 @@ async def run_in_session(request: web.Request) -> web.Response:
     body = await _body(request, RunRequest)
     _check_network(state, body.network)
     async with state.sessions.use(request.match_info["session_id"]) as session:
-        kwargs = _run_kwargs(body, session.limits)
+        kwargs = _run_kwargs(body, session.limits, state.config.max_limits)
         return _result(await session.run(body.code, network=body.network, **kwargs))
 
 

@@ -400,12 +400,28 @@ async def test_oversized_request_is_413_and_service_keeps_serving(sandbox_dir):
         assert status == 200 and answer["stdout"] == "1\n"
 
 
-async def test_network_refused_when_disabled(sandbox_dir):
-    async with serving(allow_network=False) as service:
+async def test_network_refused_by_default(sandbox_dir):
+    async with serving() as service:
         assert_error(*await service.post("/run", {"code": "print(1)", "network": True}), 403, "network_refused")
         assert_error(*await service.post("/sessions", {"network": True}), 403, "network_refused")
         status, answer = await service.post("/run", {"code": "print(1)", "network": False})
         assert status == 200 and answer["status"] == "ok"
+
+
+async def test_limits_above_the_service_ceiling(sandbox_dir):
+    from agentgym.sandboxes import Limits
+
+    async with serving(max_limits=Limits(wall_s=5, cpu_s=5, memory_mb=128)) as service:
+        status, answer = await service.post("/run", {"code": "print(1)", "limits": {"wall_s": 60, "memory_mb": 64}})
+        assert_error(status, answer, 403, "limit_too_high")
+        assert "wall_s=60.0 (at most 5.0)" in answer["error"]["message"]
+        assert_error(*await service.post("/sessions", {"limits": {"memory_mb": 1024}}), 403, "limit_too_high")
+        status, answer = await service.post("/run", {"code": "print(1)", "limits": {"wall_s": 2}})
+        assert status == 200 and answer["status"] == "ok"
+        code = "import time\ntime.sleep(30)"  # asks for 60 s, gets the ceiling's 5
+        status, answer = await service.post("/run_code", {"code": code, "language": "python", "run_timeout": 60})
+        assert status == 200 and answer["run_result"]["status"] == "TimeLimitExceeded"
+        assert answer["run_result"]["execution_time"] < 10
 
 
 async def test_session_cap(sandbox_dir):
