@@ -8,7 +8,17 @@ imported only when one of its environments is made.
 
 import importlib
 
-FAMILIES = ("guess_number", "toy_text", "wordle", "chess_endgames", "textworld_games", "sokoban", "maze", "twentyq")
+FAMILIES = (
+    "guess_number",
+    "toy_text",
+    "wordle",
+    "chess_endgames",
+    "textworld_games",
+    "sokoban",
+    "maze",
+    "twentyq",
+    "code",
+)
 """Modules of this package that have a `register()` function."""
 
 
