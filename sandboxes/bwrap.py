@@ -27,7 +27,7 @@ import subprocess
 import sys
 from functools import lru_cache
 
-from agentgym.sandboxes.base import Sandbox, program_argv
+from agentgym.sandboxes.base import PROGRAM_ENV, Sandbox, program_argv
 from agentgym.sandboxes.cgroups import CgroupManager, RunCgroup
 from agentgym.sandboxes.hostdir import HostWorkspace
 from agentgym.sandboxes.process import exec_result, kill_process_group, supervise
@@ -38,7 +38,6 @@ SANDBOX_UID = 65534
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "ssl", "ca-certificates")
 NETWORK_ETC_FILES = ("resolv.conf", "hosts", "nsswitch.conf", "host.conf", "gai.conf")
 SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
-PATH = "/usr/local/bin:/usr/bin:/bin"
 SETUP_RETRIES = 3
 """Retries of a run whose sandbox could not be set up for a transient lack of processes or
 namespaces (bwrap fails with EAGAIN; nothing of the program ran)."""
@@ -152,8 +151,9 @@ class BwrapWorkspace(HostWorkspace):
         argv += ["--proc", "/proc", "--dev", "/dev"]
         argv += ["--perms", "1777", "--size", str(limits.memory_mb << 20), "--tmpfs", "/tmp"]
         argv += ["--bind", str(self.work), "/work", "--ro-bind", str(self.program), "/program", "--chdir", "/work"]
-        argv += ["--clearenv", "--setenv", "PATH", PATH, "--setenv", "HOME", "/work", "--setenv", "LANG", "C.UTF-8"]
-        argv += ["--setenv", "TMPDIR", "/tmp", "--setenv", "PYTHONDONTWRITEBYTECODE", "1"]
+        argv.append("--clearenv")
+        for variable, value in PROGRAM_ENV.items():
+            argv += ["--setenv", variable, value]
         argv += ["--remount-ro", "/"]
         return argv + ["--", *program_argv(language, f"/program/{name}", self.sandbox.python)]
 

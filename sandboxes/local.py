@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from agentgym.sandboxes.base import Sandbox, program_argv
+from agentgym.sandboxes.base import PROGRAM_ENV, Sandbox, program_argv
 from agentgym.sandboxes.hostdir import HostWorkspace
 from agentgym.sandboxes.process import exec_result, kill_process_group, supervise
 from agentgym.sandboxes.rlimits import limited_argv
@@ -54,7 +54,8 @@ class LocalWorkspace(HostWorkspace):
         argv = limited_argv(
             program_argv(language, str(self.program / name), self.python), limits, None, process_ceiling=None
         )
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.work), "LANG": "C.UTF-8"}
+        work = str(self.work)
+        env = {**PROGRAM_ENV, "PATH": os.environ.get("PATH", PROGRAM_ENV["PATH"]), "HOME": work, "PYTHONPATH": work}
         outcome = await supervise(
             argv, stdin=stdin, limits=limits, kill=kill_process_group, env=env, cwd=str(self.work)
         )

@@ -211,3 +211,10 @@ async def test_pool_limits_concurrency(sandbox):
         assert (await session.run("cat a", language="bash")).stdout == "pooled"
     with pytest.raises(ValueError):
         SandboxPool(sandbox, max_concurrency=0)
+
+
+async def test_modules_sent_as_files_import(sandbox):
+    result = await sandbox.run(
+        "import helper\nprint(helper.double(21))", files={"helper.py": "def double(x):\n    return 2 * x\n"}
+    )
+    assert result.stdout == "42\n", result
