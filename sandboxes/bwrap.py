@@ -101,13 +101,24 @@ class BwrapWorkspace(HostWorkspace):
         cgroup: RunCgroup | None = None
         if sandbox.cgroups is not None:
             cgroup = await asyncio.to_thread(sandbox.cgroups.create, limits.memory_mb << 20, limits.max_procs)
-            cgroup.chown(*self.owner)
         # Without cgroups, RLIMIT_NPROC is the process ceiling; it counts all processes of the
         # host uid, so it is exact only for a uid of the session's own (the caller is root).
         ceiling = limits.max_procs if self.uid is not None else limits.max_procs + _processes_of(os.getuid())
-        argv = limited_argv(self.bwrap_argv(name, language, limits, network), limits, cgroup, process_ceiling=ceiling)
-        uid, gid = self.owner
-        drop = {"user": uid, "group": gid, "extra_groups": []} if self.uid is not None else {}
+        command = self.bwrap_argv(name, language, limits, network)
+        drop: dict = {}
+        if self.uid is not None:
+            # Switch to the session's uid after the prelude (which joins the cgroup as root).
+            # setpriv keeps Python's fast vfork spawn; subprocess's user= forks the whole caller,
+            # which costs tens of milliseconds in a process holding gigabytes (a trainer).
+            uid, gid = self.owner
+            setpriv = _setpriv_path()
+            if setpriv:
+                command = [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *command]
+            else:
+                drop = {"user": uid, "group": gid, "extra_groups": []}
+                if cgroup is not None:
+                    cgroup.chown(uid, gid)
+        argv = limited_argv(command, limits, cgroup, process_ceiling=ceiling)
 
         async def kill(process: asyncio.subprocess.Process) -> None:
             await kill_process_group(process)
@@ -161,6 +172,11 @@ class BwrapWorkspace(HostWorkspace):
 @lru_cache(maxsize=1)
 def _bwrap_path() -> str | None:
     return shutil.which("bwrap")
+
+
+@lru_cache(maxsize=1)
+def _setpriv_path() -> str | None:
+    return shutil.which("setpriv")
 
 
 @lru_cache(maxsize=1)

@@ -381,3 +381,23 @@ asyncio.run(make_sandbox({backend!r}).run(code, limits=Limits(wall_s=60)))
     while processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert processes_with(marker) == [], "the run outlived the process that started it"
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="only a root caller switches sessions to uids of their own")
+async def test_a_root_caller_runs_programs_as_an_unprivileged_host_uid(sandbox):
+    if sandbox.name != "bwrap":
+        pytest.skip("bubblewrap's own uid switch; gVisor and Docker map users in their runtimes")
+    marker = "6" + str(uuid.uuid4().int)[:8]
+    run = asyncio.ensure_future(sandbox.run(f"import subprocess\nsubprocess.run(['sleep', '{marker}'])"))
+    deadline = time.monotonic() + 10
+    while not processes_with(marker) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    (pid,) = processes_with(marker)
+    uids = Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[:4]
+    groups = Path(f"/proc/{pid}/status").read_text().split("Groups:")[1].splitlines()[0].split()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert all(int(uid) >= 200_000 for uid in uids), uids
+    assert all(int(group) >= 200_000 for group in groups), groups
+    await assert_healthy(sandbox, marker)
