@@ -15,10 +15,11 @@ What a run gets:
   reach); the sandbox and gofer processes die with `runsc run` (gVisor's attached mode), which
   dies with the caller (`setpriv --pdeathsig KILL`);
 - limits: a host control group around `runsc run` and everything it starts (memory, with
-  `GVISOR_OVERHEAD_MB` for gVisor's own processes, and processes) when the caller is root;
+  `GVISOR_OVERHEAD_MB` for gVisor's own processes, and host processes) when the caller is root;
   inside, gVisor's kernel enforces RLIMIT_NPROC (exact: only the run's tasks have the sandbox
-  uid), RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_NOFILE, no core dumps, and RLIMIT_AS where there is
-  no control group; a wall clock; capped output;
+  uid), RLIMIT_FSIZE, RLIMIT_NOFILE, no core dumps, and RLIMIT_AS where there is no control
+  group; CPU time is watched from the host over all the run's processes (`cputime`; gVisor
+  accounts RLIMIT_CPU but does not act on it); a wall clock; capped output;
 - when the wall clock or the output cap ends a run: `runsc kill --all ID KILL`, a SIGKILL to
   `runsc run`'s process group and to every process of the control group; afterwards
   `runsc delete --force ID` and the run's bundle and state are removed.

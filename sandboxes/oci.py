@@ -62,7 +62,8 @@ def _bind(source: str, destination: str, *, writable: bool = False) -> dict:
 
 def rlimits(*, cpu_s: float, max_file_bytes: int, max_procs: int, memory_bytes: int | None) -> list[dict]:
     """The process rlimits, enforced by gVisor's kernel inside the sandbox: CPU seconds (SIGXCPU
-    at the limit, SIGKILL a second later), the largest file, no core dumps, open files, tasks of
+    at the limit, SIGKILL a second later; reported to the program, though gVisor 2022 releases
+    do not act on it, hence the host-side watch in `cputime`), the largest file, no core dumps, open files, tasks of
     the sandbox user (RLIMIT_NPROC: exact, since that user runs nothing else in the sandbox) and,
     when `memory_bytes` is given (no control group), the address space of each process."""
     cpu = max(1, math.ceil(cpu_s))
