@@ -15,23 +15,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import ClassVar
 
+from agentgym.sandboxes.layout import WORK_DIR
 from agentgym.sandboxes.types import LANGUAGES, ExecResult, InvalidPath, Limits, UnsupportedLanguage
 
 log = logging.getLogger(__name__)
-
-WORK_DIR = "/work"
-"""The program's working directory inside every sandbox (and its HOME)."""
-
-PROGRAM_ENV = {
-    "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "HOME": WORK_DIR,
-    "LANG": "C.UTF-8",
-    "TMPDIR": "/tmp",
-    "PYTHONPATH": WORK_DIR,
-    "PYTHONDONTWRITEBYTECODE": "1",
-}
-"""The whole environment of a sandboxed program (none of the caller's variables): modules sent
-as files import from /work, as they would from the folder of a script run in place."""
 
 PROGRAM_FILE = {"python": "main.py", "bash": "main.sh"}
 """File name under which the program's source is placed, per language."""

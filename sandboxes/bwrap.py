@@ -27,17 +27,14 @@ import subprocess
 import sys
 from functools import lru_cache
 
-from agentgym.sandboxes.base import PROGRAM_ENV, Sandbox, program_argv
+from agentgym.sandboxes.base import Sandbox, program_argv
 from agentgym.sandboxes.cgroups import CgroupManager, RunCgroup
 from agentgym.sandboxes.hostdir import HostWorkspace
+from agentgym.sandboxes.layout import PROGRAM_ENV, SANDBOX_UID, SYSTEM_LINKS, etc_items
 from agentgym.sandboxes.process import exec_result, kill_process_group, supervise
 from agentgym.sandboxes.rlimits import limited_argv
 from agentgym.sandboxes.types import ExecResult, Limits, SandboxUnavailable
 
-SANDBOX_UID = 65534
-ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "ssl", "ca-certificates")
-NETWORK_ETC_FILES = ("resolv.conf", "hosts", "nsswitch.conf", "host.conf", "gai.conf")
-SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 SETUP_RETRIES = 3
 """Retries of a run whose sandbox could not be set up for a transient lack of processes or
 namespaces (bwrap fails with EAGAIN; nothing of the program ran)."""
@@ -157,8 +154,8 @@ class BwrapWorkspace(HostWorkspace):
                 argv += ["--symlink", os.readlink(host), host]
             elif os.path.isdir(host):
                 argv += ["--ro-bind", host, host]
-        for item in ETC_FILES + (NETWORK_ETC_FILES if network else ()):
-            argv += ["--ro-bind-try", f"/etc/{item}", f"/etc/{item}"]
+        for item in etc_items(network):
+            argv += ["--ro-bind", f"/etc/{item}", f"/etc/{item}"]
         argv += ["--proc", "/proc", "--dev", "/dev"]
         argv += ["--perms", "1777", "--size", str(limits.memory_mb << 20), "--tmpfs", "/tmp"]
         argv += ["--bind", str(self.work), "/work", "--ro-bind", str(self.program), "/program", "--chdir", "/work"]

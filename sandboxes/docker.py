@@ -38,13 +38,13 @@ from functools import lru_cache
 
 from agentgym.sandboxes import dockerio
 from agentgym.sandboxes.base import PROGRAM_FILE, Sandbox, Workspace, program_argv, relative_path
+from agentgym.sandboxes.layout import PROGRAM_ENV, SANDBOX_UID
 from agentgym.sandboxes.process import KILL_GRACE_S, Outcome, exec_result
 from agentgym.sandboxes.types import ExecResult, InvalidPath, Limits, SandboxUnavailable
 
 log = logging.getLogger(__name__)
 
 DEFAULT_IMAGE = "python:3.11-slim"
-SANDBOX_UID = 65534
 INIT_UID = 65532
 """The container's init runs as this uid, so that a run (uid 65534) cannot signal it."""
 EXTRA_PROCS = 4
@@ -53,8 +53,6 @@ LABEL = "agentgym.sandbox"
 OWNER_LABEL = "agentgym.owner"
 PROGRAM_VOLUME_MB = 16
 FETCH_MAX_BYTES = 1 << 31
-ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/work", "LANG": "C.UTF-8", "TMPDIR": "/tmp"}
-ENV_PYTHON = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
 _READ_CHUNK = 1 << 16
 
 
@@ -107,7 +105,7 @@ def container_kwargs(
         "tty": False,
         "hostname": "sandbox",
         "working_dir": "/work",
-        "environment": dict(ENV),
+        "environment": dict(PROGRAM_ENV),
         "network_mode": "bridge" if network else "none",
         "read_only": True,
         "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={memory},mode=1777"},
@@ -374,7 +372,7 @@ class DockerWorkspace(Workspace):
             self.start(limits, network)
         program = dockerio.pack({PROGRAM_FILE[language]: code.encode("utf-8")}, uid=0, gid=0)
         self.api.put_archive(self.container.id, "/program", program)
-        env = dict(ENV, **ENV_PYTHON) if language == "python" else dict(ENV)
+        env = dict(PROGRAM_ENV)
         exec_id = self.api.exec_create(
             self.container.id,
             exec_argv(language, limits, self.sandbox.python),

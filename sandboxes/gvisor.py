@@ -46,6 +46,7 @@ from agentgym.sandboxes import cputime, oci
 from agentgym.sandboxes.base import Sandbox, program_argv
 from agentgym.sandboxes.cgroups import CgroupManager, RunCgroup
 from agentgym.sandboxes.hostdir import HostWorkspace, sandbox_root
+from agentgym.sandboxes.layout import SANDBOX_UID
 from agentgym.sandboxes.process import exec_result, kill_process_group, supervise
 from agentgym.sandboxes.rlimits import SHELL
 from agentgym.sandboxes.types import ExecResult, ExecStatus, Limits, SandboxUnavailable
@@ -151,7 +152,7 @@ class GVisorWorkspace(HostWorkspace):
             self.state.mkdir(mode=0o700)
             oci.make_rootfs(self.bundle / "rootfs")
             if os.getuid() == 0:
-                os.chown(self.work, oci.SANDBOX_UID, oci.SANDBOX_UID)
+                os.chown(self.work, SANDBOX_UID, SANDBOX_UID)
             else:  # rootless: the sandbox's uid 65534 is not the caller's, who owns the folder
                 os.chmod(self.work, 0o777)
         except BaseException:
@@ -160,7 +161,7 @@ class GVisorWorkspace(HostWorkspace):
 
     def _own(self, path: Path) -> None:
         if os.getuid() == 0:
-            os.chown(path, oci.SANDBOX_UID, oci.SANDBOX_UID, follow_symlinks=False)
+            os.chown(path, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
         else:  # rootless: freshly made by write_files (never a symlink), open to the sandbox's uid
             os.chmod(path, 0o777 if path.is_dir() else 0o666)
 

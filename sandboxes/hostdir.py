@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import os
 import shutil
 import stat
 import tempfile
 import threading
+import time
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -48,7 +50,39 @@ def sandbox_root() -> Path:
         base = Path(tempfile.gettempdir())
     root = base / f"agentgym-sandboxes-{os.getuid()}"
     root.mkdir(mode=0o711, exist_ok=True)
+    _sweep_once(str(root))
     return root
+
+
+OWNER_FILE = "owner"
+"""File in each session folder holding the pid of the process that made it."""
+
+
+@functools.cache
+def _sweep_once(root: str, min_age_s: float = 60.0) -> None:
+    """Delete session folders left by processes that died without closing them (SIGKILL).
+    A folder without an owner file is taken as abandoned only once it is `min_age_s` old."""
+    now = time.time()
+    for folder in Path(root).glob("session-*"):
+        try:
+            pid = int((folder / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            pid = None
+            with contextlib.suppress(OSError):
+                if now - folder.stat().st_mtime < min_age_s:
+                    continue
+        if pid is None or not _alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def inside(root: Path, path: str) -> Path | None:
@@ -93,6 +127,7 @@ class HostWorkspace(Workspace):
     def __init__(self, *, drop_privileges: bool = True):
         self.root = Path(tempfile.mkdtemp(prefix="session-", dir=sandbox_root()))
         os.chmod(self.root, 0o711)
+        (self.root / OWNER_FILE).write_text(str(os.getpid()))
         self.work = self.root / "work"
         self.program = self.root / "program"
         self.work.mkdir(mode=0o700)
@@ -160,6 +195,8 @@ class HostWorkspace(Workspace):
     def write_program(self, code: str, language: str) -> str:
         """Store the program's source; returns its file name (under /program of the sandbox)."""
         name = PROGRAM_FILE[language]
+        for stale in self.program.iterdir():  # the previous run's program, maybe in another language
+            stale.unlink()
         (self.program / name).write_text(code, encoding="utf-8")
         os.chmod(self.program / name, 0o644)
         return name

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import sys
 
-from agentgym.sandboxes.base import PROGRAM_ENV, Sandbox, program_argv
+from agentgym.sandboxes.base import Sandbox, program_argv
 from agentgym.sandboxes.hostdir import HostWorkspace
+from agentgym.sandboxes.layout import PROGRAM_ENV
 from agentgym.sandboxes.process import exec_result, kill_process_group, supervise
 from agentgym.sandboxes.rlimits import limited_argv
 from agentgym.sandboxes.types import ExecResult, Limits, UnsafeBackendRefused

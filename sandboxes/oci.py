@@ -12,20 +12,11 @@ import math
 import os
 from pathlib import Path
 
-SANDBOX_UID = 65534
-PATH = "/usr/local/bin:/usr/bin:/bin"
-SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
-ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "ssl", "ca-certificates")
-NETWORK_ETC_FILES = ("resolv.conf", "hosts", "nsswitch.conf", "host.conf", "gai.conf")
+from agentgym.sandboxes.layout import PROGRAM_ENV, SANDBOX_UID, SYSTEM_LINKS, etc_items
+
 MOUNT_POINTS = ("usr", "etc", "proc", "dev", "sys", "tmp", "work", "program")
 NOFILE = 1024
 """Open files per process inside the sandbox."""
-
-
-def etc_items(network: bool) -> list[str]:
-    """The /etc entries bound into the sandbox that exist on this host."""
-    names = ETC_FILES + (NETWORK_ETC_FILES if network else ())
-    return [name for name in names if os.path.exists(f"/etc/{name}")]
 
 
 def make_rootfs(rootfs: Path) -> None:
@@ -111,7 +102,7 @@ def runtime_spec(
     namespaces = [{"type": kind} for kind in ("pid", "ipc", "uts", "mount")]
     if not network:
         namespaces.append({"type": "network"})
-    env = [f"PATH={PATH}", "HOME=/work", "LANG=C.UTF-8", "TMPDIR=/tmp", "PYTHONDONTWRITEBYTECODE=1"]
+    env = [f"{name}={value}" for name, value in PROGRAM_ENV.items()]
     no_capabilities: dict[str, list[str]] = {
         key: [] for key in ("bounding", "effective", "inheritable", "permitted", "ambient")
     }

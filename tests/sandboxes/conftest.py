@@ -4,11 +4,15 @@ are skipped with the backend's own reason), and a check that nothing a run start
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agentgym.sandboxes import Limits, available_backends, make_sandbox
+from agentgym.sandboxes.hostdir import SANDBOX_DIR_ENV
 
 ISOLATING = {
     "bwrap": ("bwrap", {}),
@@ -28,6 +32,31 @@ def _backend_params() -> list:
             pytest.param(test_id, marks=pytest.mark.skip(reason=f"{backend}: {reason}") if reason else (), id=test_id)
         )
     return params
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sandbox_folder() -> Iterator[Path]:
+    """This test run's own folder for work directories ($AGENTGYM_SANDBOX_DIR; on /dev/shm and
+    traversable by the sandbox uids, as the default is), so that `sandbox_processes` sees no
+    other process's sandboxes."""
+    folder = Path(
+        tempfile.mkdtemp(prefix="agentgym-tests-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
+    )
+    folder.chmod(0o711)
+    previous = os.environ.get(SANDBOX_DIR_ENV)
+    os.environ[SANDBOX_DIR_ENV] = str(folder)
+    yield folder
+    if previous is None:
+        del os.environ[SANDBOX_DIR_ENV]
+    else:
+        os.environ[SANDBOX_DIR_ENV] = previous
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def sandbox_processes(folder: Path) -> list[int]:
+    """Host processes of sandboxes whose work directories are under `folder` (bwrap and runsc
+    name a session's folder on their command lines)."""
+    return processes_with(str(folder))
 
 
 @pytest.fixture(params=_backend_params())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agentgym.sandboxes import ExecStatus, Limits, SandboxUnavailable, cputime, make_sandbox, oci
+from agentgym.sandboxes import ExecStatus, Limits, SandboxUnavailable, cputime, layout, make_sandbox, oci
 from agentgym.sandboxes.gvisor import GVisorSandbox
 
 REASON = GVisorSandbox.unavailable_reason()
@@ -70,11 +70,11 @@ def test_rootfs_skeleton_mirrors_the_host_links(tmp_path):
     root = tmp_path / "rootfs"
     for name in oci.MOUNT_POINTS:
         assert (root / name).is_dir() and not any((root / name).iterdir()) or name == "etc"
-    for name in oci.SYSTEM_LINKS:
+    for name in layout.SYSTEM_LINKS:
         if os.path.islink(f"/{name}"):
             assert os.readlink(root / name) == os.readlink(f"/{name}")
     assert all(
-        (root / "etc" / name).stat().st_size == 0 or (root / "etc" / name).is_dir() for name in oci.etc_items(True)
+        (root / "etc" / name).stat().st_size == 0 or (root / "etc" / name).is_dir() for name in layout.etc_items(True)
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from conftest import processes_with
 
 from agentgym.cli import main
 from agentgym.sandboxes import Limits, available_backends
@@ -38,19 +39,6 @@ needs_bwrap = pytest.mark.skipif(BWRAP_REASON is not None, reason=f"needs the bw
 pytestmark = needs_bwrap
 
 TEST_LIMITS = Limits(wall_s=10, cpu_s=10, memory_mb=256, max_procs=32)
-
-
-def processes_with(marker: str) -> list[int]:
-    """Host pids whose command line contains `marker` (this test process excluded)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if marker.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 def b64(data: bytes | str) -> str:
