@@ -9,9 +9,11 @@ run are there for the next, but no process survives between runs. A backend impl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import PurePosixPath
 from typing import ClassVar
 
@@ -79,10 +81,17 @@ class SandboxSession:
     """A work directory that lasts across runs. Use as `async with sandbox.session() as s:`;
     runs of one session are serialised (a second `run` waits for the first)."""
 
-    def __init__(self, sandbox: Sandbox, limits: Limits | None, network: bool):
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        limits: Limits | None,
+        network: bool,
+        slot: Callable[[], AbstractAsyncContextManager] = contextlib.nullcontext,
+    ):
         self.sandbox = sandbox
         self.limits = limits or sandbox.limits
         self.network = network
+        self._slot = slot
         self._workspace: Workspace | None = None
         self._lock = asyncio.Lock()
         self._closed = False
@@ -114,12 +123,13 @@ class SandboxSession:
     ) -> ExecResult:
         """Write `files`, run `code` in `language` with `stdin`, then read back `fetch`.
 
-        `limits` and `network` default to the session's. Strings are encoded as UTF-8."""
+        `limits` and `network` default to the session's. Strings are encoded as UTF-8. A run
+        holds the session's `slot` (a pool's concurrency limit) while it executes."""
         check_language(language)
         fetch = list(fetch)
         for path in [*(files or {}), *fetch]:
             relative_path(path)
-        async with self._lock:
+        async with self._lock, self._slot():
             await self.open()
             workspace = self._workspace
             if files:

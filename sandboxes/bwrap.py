@@ -30,7 +30,7 @@ from functools import lru_cache
 from agentgym.sandboxes.base import Sandbox, program_argv
 from agentgym.sandboxes.cgroups import CgroupManager, RunCgroup
 from agentgym.sandboxes.hostdir import HostWorkspace
-from agentgym.sandboxes.layout import PROGRAM_ENV, SANDBOX_UID, SYSTEM_LINKS, etc_items
+from agentgym.sandboxes.layout import PROGRAM_ENV, SANDBOX_UID, SYSTEM_LINKS, etc_items, sandbox_python
 from agentgym.sandboxes.process import exec_result, kill_process_group, supervise
 from agentgym.sandboxes.rlimits import limited_argv
 from agentgym.sandboxes.types import ExecResult, Limits, SandboxUnavailable
@@ -58,12 +58,7 @@ class BwrapSandbox(Sandbox):
         reason = self.unavailable_reason()
         if reason:
             raise SandboxUnavailable(reason)
-        if not python.startswith("/usr/") or not os.access(python, os.X_OK):
-            raise SandboxUnavailable(
-                f"the sandbox's Python {python!r} must be an executable under /usr (the only host folder "
-                "bound in); install Debian's python3 (`apt-get install python3`) or pass python=..."
-            )
-        self.python = python
+        self.python = sandbox_python(python)
         self.cgroups = _cgroups() if use_cgroups else None
 
     @classmethod

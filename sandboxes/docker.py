@@ -38,6 +38,7 @@ from functools import lru_cache
 
 from agentgym.sandboxes import dockerio
 from agentgym.sandboxes.base import PROGRAM_FILE, Sandbox, Workspace, program_argv, relative_path
+from agentgym.sandboxes.hostdir import process_alive
 from agentgym.sandboxes.layout import PROGRAM_ENV, SANDBOX_UID
 from agentgym.sandboxes.process import KILL_GRACE_S, Outcome, exec_result
 from agentgym.sandboxes.types import ExecResult, InvalidPath, Limits, SandboxUnavailable
@@ -232,7 +233,7 @@ def remove_orphans(client) -> None:
 
     def orphaned(labels: Mapping[str, str]) -> bool:
         owner_host, _, pid = (labels or {}).get(OWNER_LABEL, "").rpartition(":")
-        return owner_host == host and pid.isdigit() and not _alive(int(pid))
+        return owner_host == host and pid.isdigit() and not process_alive(int(pid))
 
     with contextlib.suppress(Exception):
         for container in client.containers.list(all=True, filters={"label": LABEL}):
@@ -243,16 +244,6 @@ def remove_orphans(client) -> None:
             if orphaned(volume.attrs.get("Labels")):
                 with contextlib.suppress(Exception):
                     volume.remove(force=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class DockerWorkspace(Workspace):

@@ -46,7 +46,7 @@ from agentgym.sandboxes import cputime, oci
 from agentgym.sandboxes.base import Sandbox, program_argv
 from agentgym.sandboxes.cgroups import CgroupManager, RunCgroup
 from agentgym.sandboxes.hostdir import HostWorkspace, sandbox_root
-from agentgym.sandboxes.layout import SANDBOX_UID
+from agentgym.sandboxes.layout import SANDBOX_UID, sandbox_python
 from agentgym.sandboxes.process import exec_result, kill_process_group, supervise
 from agentgym.sandboxes.rlimits import SHELL
 from agentgym.sandboxes.types import ExecResult, ExecStatus, Limits, SandboxUnavailable
@@ -106,12 +106,7 @@ class GVisorSandbox(Sandbox):
         reason = _probe(platform)
         if reason:
             raise SandboxUnavailable(reason)
-        if not python.startswith("/usr/") or not os.access(python, os.X_OK):
-            raise SandboxUnavailable(
-                f"the sandbox's Python {python!r} must be an executable under /usr (the only host folder "
-                "bound in); install Debian's python3 (`apt-get install python3`) or pass python=..."
-            )
-        self.python = python
+        self.python = sandbox_python(python)
         self.platform = platform
         self.cgroups = _cgroups() if use_cgroups else None
 

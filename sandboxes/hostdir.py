@@ -71,11 +71,12 @@ def _sweep_once(root: str, min_age_s: float = 60.0) -> None:
             with contextlib.suppress(OSError):
                 if now - folder.stat().st_mtime < min_age_s:
                     continue
-        if pid is None or not _alive(pid):
+        if pid is None or not process_alive(pid):
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (signalling it allowed or not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

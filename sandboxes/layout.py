@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+from agentgym.sandboxes.types import SandboxUnavailable
+
 SANDBOX_UID = 65534
 """uid and gid of the program inside the sandbox ("nobody")."""
 
@@ -36,3 +38,14 @@ def etc_items(network: bool) -> list[str]:
     """The /etc entries bound into the sandbox that exist on this host."""
     names = ETC_FILES + (NETWORK_ETC_FILES if network else ())
     return [name for name in names if os.path.exists(f"/etc/{name}")]
+
+
+def sandbox_python(python: str) -> str:
+    """`python` if it can serve as the interpreter inside a sandbox (an executable under /usr,
+    the only host folder bound in), else SandboxUnavailable saying what to do."""
+    if not python.startswith("/usr/") or not os.access(python, os.X_OK):
+        raise SandboxUnavailable(
+            f"the sandbox's Python {python!r} must be an executable under /usr (the only host folder "
+            "bound in); install Debian's python3 (`apt-get install python3`) or pass python=..."
+        )
+    return python

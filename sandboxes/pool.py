@@ -4,7 +4,6 @@ the rest wait their turn (first come, first served)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
 
 from agentgym.sandboxes.base import Sandbox, SandboxSession
 from agentgym.sandboxes.types import ExecResult, Limits
@@ -26,9 +25,9 @@ class SandboxPool:
         async with self._slot():
             return await self.sandbox.run(code, **kwargs)
 
-    def session(self, *, limits: Limits | None = None, network: bool = False) -> PooledSession:
+    def session(self, *, limits: Limits | None = None, network: bool = False) -> SandboxSession:
         """A session of the backend whose runs each wait for a slot."""
-        return PooledSession(self, limits, network)
+        return SandboxSession(self.sandbox, limits, network, slot=self._slot)
 
     def _slot(self) -> _Slot:
         return _Slot(self)
@@ -45,25 +44,3 @@ class _Slot:
     async def __aexit__(self, *exc_info) -> None:
         self.pool.running -= 1
         self.pool._slots.release()
-
-
-class PooledSession(SandboxSession):
-    def __init__(self, pool: SandboxPool, limits: Limits | None, network: bool):
-        super().__init__(pool.sandbox, limits, network)
-        self.pool = pool
-
-    async def run(
-        self,
-        code: str,
-        *,
-        language: str = "python",
-        stdin: str | bytes | None = None,
-        files: Mapping[str, str | bytes] | None = None,
-        fetch: Iterable[str] = (),
-        limits: Limits | None = None,
-        network: bool | None = None,
-    ) -> ExecResult:
-        async with self.pool._slot():
-            return await super().run(
-                code, language=language, stdin=stdin, files=files, fetch=fetch, limits=limits, network=network
-            )

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
@@ -54,6 +53,7 @@ from agentgym.sandboxes.types import (
     UnsupportedLanguage,
 )
 from agentgym.server.protocol import ServiceError
+from agentgym.server.run import bind, stop_signal
 
 log = logging.getLogger("agentgym.sandboxes.service")
 
@@ -352,22 +352,12 @@ async def serve_until_stopped(
         shutdown_timeout=config.shutdown_timeout_s,
         handler_cancellation=True,  # a client that hangs up has its program killed, not run on
     )
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound_host, bound_port = runner.addresses[0][:2]
-    url = f"http://{bound_host}:{bound_port}" if ":" not in bound_host else f"http://[{bound_host}]:{bound_port}"
+    url = await bind(runner, host, port)
     log.info("serving", extra={"url": url, "backend": sandbox.name, "config": json.loads(config.model_dump_json())})
     if on_ready is not None:
         on_ready(url)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await stop.wait()
+        await stop_signal()
         log.info("signal received; shutting down")
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
         await runner.cleanup()

@@ -17,6 +17,28 @@ from agentgym.server.sessions import ServerLimits
 logger = logging.getLogger("agentgym.server")
 
 
+async def bind(runner: web.AppRunner, host: str, port: int) -> str:
+    """Set up `runner`, listen on host:port (port 0 picks a free one) and return the base URL."""
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound_host, bound_port = runner.addresses[0][:2]
+    return f"http://[{bound_host}]:{bound_port}" if ":" in bound_host else f"http://{bound_host}:{bound_port}"
+
+
+async def stop_signal() -> None:
+    """Return once SIGTERM or SIGINT arrives; the handlers are removed again afterwards."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
 async def serve_until_stopped(
     env_ids: list[str],
     *,
@@ -33,25 +55,15 @@ async def serve_until_stopped(
     receives the base URL once the socket is bound (port 0 picks a free port)."""
     app = create_app(env_ids, limits, shutdown_timeout_s=shutdown_timeout_s)
     runner = web.AppRunner(app, access_log=logger if access_log else None, shutdown_timeout=shutdown_timeout_s)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)  # the shutdown timeout is the runner's
-    await site.start()
-    bound_host, bound_port = runner.addresses[0][:2]
-    url = f"http://{bound_host}:{bound_port}"
+    url = await bind(runner, host, port)  # the shutdown timeout is the runner's
     logger.info("serving", extra={"url": url, "envs": sorted(env_ids), "limits": vars(limits or ServerLimits())})
     if on_ready is not None:
         on_ready(url)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await stop.wait()
+        await stop_signal()
         logger.info("signal received; shutting down gracefully")
         await drain(app)  # while the site still reads: new requests get 503 shutting_down, not silence
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
         await runner.cleanup()
 
 

@@ -37,8 +37,8 @@ def _backend_params() -> list:
 @pytest.fixture(scope="session", autouse=True)
 def sandbox_folder() -> Iterator[Path]:
     """This test run's own folder for work directories ($AGENTGYM_SANDBOX_DIR; on /dev/shm and
-    traversable by the sandbox uids, as the default is), so that `sandbox_processes` sees no
-    other process's sandboxes."""
+    traversable by the sandbox uids, as the default is), so that a search for processes naming
+    it sees no other process's sandboxes."""
     folder = Path(
         tempfile.mkdtemp(prefix="agentgym-tests-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
     )
@@ -53,29 +53,8 @@ def sandbox_folder() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def sandbox_processes(folder: Path) -> list[int]:
-    """Host processes of sandboxes whose work directories are under `folder` (bwrap and runsc
-    name a session's folder on their command lines)."""
-    return processes_with(str(folder))
-
-
 @pytest.fixture(params=_backend_params())
 def sandbox(request):
     """A sandbox of each isolating configuration available here, with tight default limits."""
     backend, options = ISOLATING[request.param]
     return make_sandbox(backend, limits=Limits(wall_s=5, cpu_s=5, memory_mb=256, max_procs=32), **options)
-
-
-def processes_with(marker: str) -> list[int]:
-    """Host pids whose command line contains `marker` (the test process itself excluded)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline:
-            found.append(int(entry.name))
-    return found

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import processes_with
+from sandbox_support import processes_with
 
 from agentgym.sandboxes import ExecStatus, InvalidPath, Limits
 from agentgym.sandboxes.hostdir import SANDBOX_DIR_ENV

@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from conftest import processes_with
+from sandbox_support import processes_with
 
 from agentgym.cli import main
 from agentgym.sandboxes import Limits, available_backends
