@@ -589,3 +589,32 @@ async def test_sandbox_serve_subprocess_smoke(sandbox_dir):
     assert processes_with(marker) == []
     assert "Traceback" not in "".join(server._stderr), "".join(server._stderr)
     # sessions' work directories: checked empty by the sandbox_dir fixture
+
+
+ATTACKS = {
+    "fork bomb": ("bash", ":(){ :|:& };:"),
+    "memory bomb": ("python", "chunks = []\nwhile True:\n    chunks.append(bytearray(16 << 20))"),
+    "output flood": ("python", "while True:\n    print('x' * 4096)"),
+    "kill everything": ("python", "import os, signal\nos.kill(-1, signal.SIGKILL)"),
+    "sleep forever": ("python", "import time\ntime.sleep(1000)"),
+}
+
+
+async def test_the_service_stays_healthy_under_attack(service):
+    """The security matrix's attacks sent through the service, all at once: each is answered
+    with its status, and the service keeps serving a normal program and /health afterwards."""
+    limits = {"wall_s": 3, "memory_mb": 128, "max_procs": 32, "max_output_bytes": 100_000}
+    answers = await asyncio.gather(
+        *(
+            service.post("/run", {"code": code, "language": language, "limits": limits})
+            for language, code in ATTACKS.values()
+        )
+    )
+    statuses = dict(zip(ATTACKS, (answer["status"] for _, answer in answers), strict=True))
+    assert all(status == 200 for status, _ in answers), answers
+    assert statuses["memory bomb"] == "memory" and statuses["output flood"] == "output_limit", statuses
+    assert statuses["sleep forever"] == "timeout", statuses
+    status, answer = await service.post("/run", {"code": "print('still here')"})
+    assert status == 200 and answer["stdout"] == "still here\n"
+    status, health = await service.get("/health")
+    assert status == 200 and health["status"] == "ok" and health["running"] == 0
