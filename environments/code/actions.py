@@ -19,22 +19,18 @@ Two equivalent protocols:
 
 from __future__ import annotations
 
-import json
 import re
 import textwrap
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agentgym.actions import ToolCallError, last_tag, parse_tool_call
 from agentgym.types import Tool
 
 Kind = Literal["run", "test", "submit"]
 KINDS: tuple[str, ...] = ("run", "test", "submit")
 
-_TAG = re.compile(r"<(run|test|submit)>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
-_OPEN_TAG = re.compile(r"<(run|test|submit)>", re.IGNORECASE)
 _FENCE = re.compile(r"```[ \t]*(?:[A-Za-z0-9_+-]+)?[ \t]*\n(.*?)```", re.DOTALL)
-_TOOL_CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.DOTALL)
-_JSON_FENCE = re.compile(r"^```(?:json)?\s*\n(.*)\n```$", re.DOTALL)
 
 FORMAT_HELP = (
     "Answer with one action: <run>```python\\nCODE\\n```</run> to run a snippet, "
@@ -63,17 +59,12 @@ def parse_action(text: str) -> Action | ActionError:
     call = _tool_call(text)
     if call is not None:
         return call
-    tags = list(_TAG.finditer(text))
-    opens = list(_OPEN_TAG.finditer(text))
-    last_open = opens[-1] if opens else None
-    if last_open is not None and (not tags or last_open.start() >= tags[-1].end()):
-        kind, body = last_open.group(1).lower(), text[last_open.end() :]
-    elif tags:
-        kind, body = tags[-1].group(1).lower(), tags[-1].group(2)
-    else:
+    tag = last_tag(text, KINDS)
+    if tag is None:
         if _FENCE.search(text):
             return ActionError("Your code is not inside an action tag. " + FORMAT_HELP)
         return ActionError("No action found. " + FORMAT_HELP)
+    kind, body = tag
     return _action(kind, _code_of(body))
 
 
@@ -92,44 +83,18 @@ def _action(kind: str, code: str | None) -> Action | ActionError:
 
 def _tool_call(text: str) -> Action | ActionError | None:
     """The tool call in `text`, an error for a malformed one, or None when there is none."""
-    blocks = _TOOL_CALL.findall(text)
-    if blocks:
-        payload = blocks[-1].strip()
-    else:
-        stripped = text.strip()
-        fenced = _JSON_FENCE.match(stripped)
-        payload = fenced.group(1).strip() if fenced else stripped
-        if not (payload.startswith("{") and payload.endswith("}")):
-            return None
-    try:
-        call = json.loads(payload)
-    except json.JSONDecodeError as error:
-        if not blocks:
-            return None  # not meant as a tool call
-        return ActionError(f"The tool call is not valid JSON ({error.msg}). " + FORMAT_HELP)
-    if not isinstance(call, dict):
-        return ActionError("A tool call must be a JSON object with 'name' and 'arguments'. " + FORMAT_HELP)
-    if isinstance(call.get("function"), dict):
-        call = call["function"]
-    name, arguments = call.get("name"), call.get("arguments", {})
-    if name not in KINDS:
-        if not blocks and name is None:
-            return None
-        return ActionError(f"Unknown tool {name!r}; the tools are run, test and submit. " + FORMAT_HELP)
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError as error:
-            return ActionError(f"The tool call's arguments are not valid JSON ({error.msg}).")
-    if not isinstance(arguments, dict):
-        return ActionError('A tool call\'s arguments must be a JSON object such as {"code": "..."}.')
-    code: Any = arguments.get("code")
+    call = parse_tool_call(text, KINDS)
+    if call is None:
+        return None
+    if isinstance(call, ToolCallError):
+        return ActionError(f"{call.message} " + FORMAT_HELP)
+    code: Any = call.arguments.get("code")
     if code is not None and not isinstance(code, str):
         return ActionError("The tool argument 'code' must be a string of Python source.")
-    unknown = set(arguments) - {"code"}
+    unknown = set(call.arguments) - {"code"}
     if unknown:
         return ActionError(f"Unknown tool arguments {sorted(unknown)}; the only argument is 'code'.")
-    return _action(name, _code_of(code) if code is not None else None)
+    return _action(call.name, _code_of(code) if code is not None else None)
 
 
 def _tool(name: str, description: str, required: bool) -> Tool:
