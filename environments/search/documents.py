@@ -109,9 +109,13 @@ def _paragraph(rng: random.Random, opening: str, facts: list[str], fillers: list
     return " ".join(_cap(s) for s in sentences)
 
 
-def _work(rng: random.Random) -> str:
-    adjective = rng.choice(_WORK_ADJECTIVES)
-    return f"{article(adjective)} {adjective} {rng.choice(_WORK_NOUNS)} on {rng.choice(_WORK_TOPICS)}"
+def _works(rng: random.Random, count: int) -> list[str]:
+    """`count` invented works on distinct topics: "an influential treatise on tidal clocks"."""
+    works = []
+    for topic in rng.sample(_WORK_TOPICS, count):
+        adjective = rng.choice(_WORK_ADJECTIVES)
+        works.append(f"{article(adjective)} {adjective} {rng.choice(_WORK_NOUNS)} on {topic}")
+    return works
 
 
 # --- one renderer per kind ------------------------------------------------------------------------
@@ -162,11 +166,12 @@ def _person(world: World, p: Person, rng: random.Random) -> str:
         facts.append(
             rng.choice((f"later in life {pr} settled in {other}.", f"{pr} spent {poss} final years in {other}."))
         )
+    first, second, third = _works(rng, 3)
     fillers = [
-        f"{pr} is remembered for {_work(rng)}.",
-        f"{poss} best-known work is {_work(rng)}.",
+        f"{pr} is remembered for {first}.",
+        f"{poss} best-known work is {second}.",
         f"contemporaries described {obj} as {rng.choice(_TRAITS)}.",
-        f"{pr} also wrote {_work(rng)}, published late in {poss} life.",
+        f"{pr} also wrote {third}, published late in {poss} life.",
     ]
     return _paragraph(rng, opening, facts, fillers)
 
@@ -207,6 +212,8 @@ def _city(world: World, c: City, rng: random.Random, is_capital: bool) -> str:
         f"it is known for its {first}.",
         f"visitors come for its {second}.",
         f"its economy rests on {rng.choice(_TRADES)}.",
+        f"the oldest quarter of the city grew up around its {rng.choice(('cathedral', 'harbour', 'castle', 'river ford', 'market square'))}.",
+        f"a weekly market is held there every {rng.choice(('Monday', 'Tuesday', 'Thursday', 'Saturday'))}.",
     ]
     if c.namesake is not None:
         fillers.append(f"it is not to be confused with {world.cities[c.namesake].name}.")
@@ -246,6 +253,12 @@ def _country(world: World, k: Country, rng: random.Random) -> str:
         names = [world.countries[n].name for n in k.neighbours]
         listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
         fillers.append(f"it borders {listed}.")
+    fillers.append(
+        f"most of its people live in the {rng.choice(('river valleys', 'coastal plains', 'hill country', 'north', 'south'))}."
+    )
+    fillers.append(
+        f"it is known abroad for its {rng.choice(('wool', 'wine', 'timber', 'salt', 'horses', 'glassware', 'music'))}."
+    )
     return _paragraph(rng, opening, facts, fillers)
 
 
@@ -273,6 +286,8 @@ def _organisation(world: World, o: Organisation, rng: random.Random) -> str:
         f"it employs about {o.staff:,} people.",
         f"it is best known for {rng.choice(_ORG_KNOWN_FOR)}.",
         f"in its early years it struggled to raise money, but {rng.choice(('trade', 'credit', 'demand'))} soon grew.",
+        f"its records are kept in {rng.choice(('a private archive', 'the company vaults', 'a public library'))}.",
+        f"its members meet once a year to {rng.choice(('elect a board', 'review accounts', 'award prizes'))}.",
     ]
     return _paragraph(rng, opening, facts, fillers)
 
@@ -296,6 +311,8 @@ def _event(world: World, e: Event, rng: random.Random) -> str:
         f"it lasted {days} and drew about {e.visitors:,} visitors.",
         f"newspapers praised its {rng.choice(('organisation', 'opening ceremony', 'closing speeches', 'decorations'))}.",
         f"a {rng.choice(_COLOURS)} commemorative medal was struck for the occasion.",
+        f"its programme included {rng.choice(('lectures', 'parades', 'concerts', 'banquets', 'demonstrations'))} and public debates.",
+        f"several foreign delegations attended, and the weather was {rng.choice(('mild', 'stormy', 'unusually hot', 'cold'))}.",
     ]
     return _paragraph(rng, opening, facts, fillers)
 

@@ -95,7 +95,7 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
         "the organisation {x} worked for",
     ),
     ("person", "mentor"): ("the mentor of {x}", "the person who mentored {x}", "the teacher of {x}"),
-    ("person", "spouse"): ("the spouse of {x}", "the person {x} married", "the {partner} of {x}"),
+    ("person", "spouse"): ("the spouse of {x}", "the {partner} of {x}"),
     ("city", "country"): ("the country where {x} is located", "the country in which {x} lies", "the country of {x}"),
     ("country", "capital"): ("the capital of {x}", "the capital city of {x}"),
     ("organisation", "founder"): ("the founder of {x}", "the person who founded {x}"),
@@ -215,10 +215,10 @@ class _Answers:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        surnames: dict[str, int] = {}
+        self.namesakes: dict[str, list] = {}
         for p in world.people:
-            surnames[p.surname] = surnames.get(p.surname, 0) + 1
-        self.unique_surnames = {s for s, n in surnames.items() if n == 1}
+            self.namesakes.setdefault(p.surname, []).append(p)
+        self.unique_surnames = {s for s, people in self.namesakes.items() if len(people) == 1}
 
     def entity(self, kind: str, entity) -> list[str]:
         if kind == "person" and entity.surname in self.unique_surnames:
@@ -315,11 +315,7 @@ def _comparison(world: World, rng: random.Random, answers: _Answers) -> tuple[st
     entities = world.entities(kind)
     a = entities[rng.randrange(len(entities))]
     if kind == "person" and rng.random() < 0.5:  # a namesake makes retrieval harder
-        b = rng.choice(world.people)
-        for _ in range(20):
-            if b.surname == a.surname and b is not a:
-                break
-            b = rng.choice(world.people)
+        b = rng.choice(answers.namesakes[a.surname])
     else:
         b = entities[rng.randrange(len(entities))]
     if a is b or getattr(a, field) == getattr(b, field):

@@ -40,7 +40,7 @@ from functools import cached_property
 
 from agentgym.environments.search.documents import Document, render_documents
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 MIN_DOCUMENTS = 30
 
 # --- invented names ---------------------------------------------------------------------------
@@ -55,31 +55,49 @@ _VOWEL_CODAS = ["l", "n", "r", "s", "th"]
 
 @dataclass(frozen=True)
 class NameStyle:
-    """How one kind of name is built: 1 to `max_syllables` invented syllables and an ending."""
+    """How one kind of name is built: one invented syllable (two with probability `two_syllables`)
+    and an ending, at most `max_length` letters."""
 
     endings: tuple[str, ...]
-    max_syllables: int = 2
+    two_syllables: float = 0.3
+    max_length: int = 10
 
 
-GIVEN = NameStyle(tuple("ric wen mira thas riel vyn dris lune mael quin vara leth nor ssa wyth ndra lia bek".split()))
+GIVEN = NameStyle(
+    tuple("ric wen mira thas riel vyn dris lune mael quin vara leth nor ssa wyth ndra lia bek".split()), max_length=9
+)
 SURNAME = NameStyle(
-    tuple("moor vale wick holm gard mere fell crest wold rath sted brand hollow dane thorne vane ander ock".split())
+    tuple("moor vale wick holm gard mere fell crest wold rath stad brand hollow dane thorne vane ander ock".split())
 )
 CITY = NameStyle(tuple("avel oria ska ith ovar enna usk arra ond ast eth ova ir orn essa ane unde ach".split()))
-COUNTRY = NameStyle(tuple("ia ovia essa and ene ora adia enne ur istra onia".split()), max_syllables=1)
-RIVER = NameStyle(tuple("el an ra is ett une ow ine".split()), max_syllables=1)
+COUNTRY = NameStyle(tuple("ia ovia essa and ene ora adia enne ur istra onia".split()), two_syllables=0.1, max_length=9)
+RIVER = NameStyle(tuple("el an ra is ett une ow ine".split()), two_syllables=0.2, max_length=8)
 ORG_ROOT = NameStyle(tuple("ant ell ine ard ory ex ian ond era ix aly".split()))
 EVENT_ROOT = NameStyle(tuple("oran ellic ish ine ean ari ic".split()))
-REGION_ROOT = NameStyle(tuple("ic ish ene ar ian".split()), max_syllables=1)
+REGION_ROOT = NameStyle(tuple("ic ish ene ar ian".split()), two_syllables=0.0, max_length=8)
 
-# Real words and names the syllables can spell; never used as a name.
+# Real words and names the syllables can spell, never used: every dictionary word (Debian's
+# wamerican, proper names included) that one syllable and an ending can spell, those found among
+# 100,000 random two-syllable names per style, and some common names and places.
 _REAL = frozenset(
     """
-    adrian alan alaric brandon derek dora eric frederic gordon harold helena laura lena
-    linda lisa maria marian melissa mira nora norman sandra vanessa vera olivia victoria
-    boston london paris berlin rome vienna madrid lima delhi india kenya malta chad mali iran
-    oman peru cuba iran russia serbia syria libya nigeria austria bolivia tunisia gambia zambia
-    scandinavia estonia slovenia slovakia bosnia albania croatia georgia moldova ukraine
+    adrian alan alar alaric albania alex aline ara aria ariel armenian asia asian austria banach banish basel
+    basic basis befell below beria berlin berra berwick bethune bolivia boris bosnia boston bowen brandon
+    brothel byline chad croatia cuba dalian danish delhi delia delis denis derek donor dora dorian doric doris
+    dothan dunant duran durant durex dylan elmira era eric eris estonia ethan ethel ethic feline felix fenian
+    ferric finis finish fora frederic gaelic galvanic gambia gareth garish genera georgia gerard golan gordon
+    gothic haldane harold helena helene helix hera honor ilene inane india indra ira iran irene iris irish
+    isis kara kendra kenya koran korean kronor lara lassa laura leland lelia lena lenard lenora libya lilia
+    lilian lilith lima linda lira lisa london lora lorene lunar luria lyra lyric madrid mali malian malory
+    malta mania manic manor mara maria marian marine maris mathis melissa menander methane milan minis minor
+    mira mirach molar moldova monera moran mulish mundane muriel murine music mylar myra mythic nathan nigeria
+    nisan nolan nora norman nourish olivia oman ora oran organic owen panel panic paris parish penis perish
+    peru poland polar polish punic punish pusan pyrex quasar quinine regard relic relish reran resell roland
+    rolex rome rotarian runic russia saline salish sandra sara saran saris sequin sera serbia serene serra
+    skyline slovakia slovenia solar solis sonar sondra sonia sonic stylish susan syria syrian tania tara telex
+    tenant tenor terra tessa thailand thalia thesis thousand tonia tonic tulane tundra tunic tunis tunisia
+    tyrant ukraine unix uric uriel urine uris vanessa vanish vera victoria vienna warwick zairian zambia zara
+    zenith
     """.split()
 )
 
@@ -101,7 +119,7 @@ class NameMaker:
 
     def _spell(self, style: NameStyle) -> str:
         rng = self.rng
-        count = rng.randint(1, style.max_syllables)
+        count = 2 if rng.random() < style.two_syllables else 1
         ending = rng.choice(style.endings)
         parts: list[str] = []
         coda = ""
@@ -118,7 +136,7 @@ class NameMaker:
             name = self._spell(style)
             lower = name.lower()
             if (
-                4 <= len(name) <= 12
+                4 <= len(name) <= style.max_length
                 and lower not in _REAL
                 and name not in self.used
                 and not any(a == b == c for a, b, c in zip(lower, lower[1:], lower[2:], strict=False))
