@@ -96,13 +96,13 @@ PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     ("person", "mentor"): ("the mentor of {x}", "the person who mentored {x}", "the teacher of {x}"),
     ("person", "spouse"): ("the spouse of {x}", "the {partner} of {x}"),
-    ("city", "country"): ("the country where {x} is located", "the country in which {x} lies", "the country of {x}"),
+    ("city", "country"): ("the country where {x} is located", "the country that {x} belongs to", "the country of {x}"),
     ("country", "capital"): ("the capital of {x}", "the capital city of {x}"),
     ("organisation", "founder"): ("the founder of {x}", "the person who founded {x}"),
     ("organisation", "headquarters"): (
         "the city where {x} is headquartered",
         "the headquarters city of {x}",
-        "the city in which {x} is based",
+        "the city that houses the headquarters of {x}",
     ),
     ("event", "city"): ("the city that hosted {x}", "the host city of {x}", "the city where {x} was held"),
     ("event", "organiser"): (
@@ -139,7 +139,7 @@ ASKS: dict[tuple[str, str], tuple[str, ...]] = {
         "How many people live in {x}?",
         "How many inhabitants does {x} have?",
     ),
-    ("city", "river"): ("On which river does {x} lie?", "Which river flows through {x}?", "{x} stands on which river?"),
+    ("city", "river"): ("Which river flows through {x}?", "What river runs through {x}?", "{x} stands on which river?"),
     ("city", "country"): (
         "In which country is {x} located?",
         "Which country is {x} in?",

@@ -40,7 +40,7 @@ from functools import cached_property
 
 from agentgym.environments.search.documents import Document, render_documents
 
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 MIN_DOCUMENTS = 30
 
 # --- invented names ---------------------------------------------------------------------------
