@@ -980,6 +980,179 @@ def cmd_sandbox_serve(args: argparse.Namespace, ui: UI) -> int:
     return EXIT_OK
 
 
+# --- search ---------------------------------------------------------------------------------
+
+
+def _add_search_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="the corpus's world seed (default: %(default)s)")
+    parser.add_argument(
+        "--num-documents",
+        type=_positive_int,
+        default=10_000,
+        metavar="N",
+        help="documents in the corpus (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--retriever", choices=["bm25", "dense"], default="bm25", help="the retriever (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="NAME",
+        help="--retriever dense: a sentence-transformers model, a local path or a name already in the local cache",
+    )
+
+
+def _add_search_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "search",
+        help="the search environment's retriever: serve it over HTTP (Search-R1's /retrieve), query it",
+        description="Commands of the search environment's retrieval (agentgym.environments.search).",
+        epilog="examples:\n  agentgym search serve --port 8000\n  agentgym search query 'who founded Esory Holdings'",
+        formatter_class=_HelpFormatter,
+    )
+    parser.set_defaults(handler=lambda args, ui: _missing_subcommand(parser))
+    commands = parser.add_subparsers(dest="search_command", metavar="COMMAND", title="commands")
+
+    serve_parser = commands.add_parser(
+        "serve",
+        help="serve retrieval over the generated corpus (Search-R1-compatible POST /retrieve)",
+        description="Serve retrieval over HTTP until SIGTERM or Ctrl-C: POST /retrieve (Search-R1's request "
+        "and response), GET /health. Builds or loads the cached index first, then prints the URL on stdout; "
+        "logs go to stderr.",
+        epilog="examples:\n  agentgym search serve\n  agentgym search serve --num-documents 100000 --port 8001\n"
+        '  curl -s localhost:8000/retrieve -d \'{"queries": ["Esory Holdings"], "topk": 3, '
+        '"return_scores": true}\'',
+        formatter_class=_HelpFormatter,
+    )
+    _add_search_corpus_arguments(serve_parser)
+    serve_parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s; 0.0.0.0 for all)"
+    )
+    serve_parser.add_argument(
+        "--port", type=_non_negative_int, default=8000, help="port to bind, 0 for a free one (default: %(default)s)"
+    )
+    serve_parser.add_argument(
+        "--topk", type=_positive_int, default=3, metavar="K", help="hits when a request gives no topk (default: 3)"
+    )
+    serve_parser.add_argument(
+        "--max-topk", type=_positive_int, default=100, metavar="K", help="largest topk a request may ask (default: 100)"
+    )
+    serve_parser.add_argument(
+        "--max-queries", type=_positive_int, default=512, metavar="N", help="most queries per request (default: 512)"
+    )
+    serve_parser.add_argument(
+        "--threads", type=_positive_int, default=2, metavar="N", help="threads running searches (default: 2)"
+    )
+    serve_parser.add_argument(
+        "--log-format", choices=["json", "text"], default="json", help="stderr log format (default: %(default)s)"
+    )
+    serve_parser.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    serve_parser.set_defaults(handler=cmd_search_serve)
+
+    query_parser = commands.add_parser(
+        "query",
+        help="search the corpus (or a running service) and print the hits",
+        description="Search the generated corpus with the local retriever, or a running service with --url, "
+        "and print each hit's score, id, title and text.",
+        epilog="examples:\n  agentgym search query 'Esory Holdings founder'\n"
+        "  agentgym search query 'capital of Graradia' --topk 5 --json\n"
+        "  agentgym search query 'Esory Holdings' --url http://127.0.0.1:8000",
+        formatter_class=_HelpFormatter,
+    )
+    query_parser.add_argument("query", metavar="TEXT", help="the query")
+    query_parser.add_argument("--topk", type=_positive_int, default=3, metavar="K", help="hits (default: 3)")
+    query_parser.add_argument("--url", default=None, help="ask this retrieval service instead of searching here")
+    query_parser.add_argument("--json", action="store_true", help="print the hits as JSON")
+    _add_search_corpus_arguments(query_parser)
+    query_parser.set_defaults(handler=cmd_search_query)
+
+
+def _search_retriever(args: argparse.Namespace, ui: UI) -> tuple[Any, int] | None:
+    """The local retriever the flags ask for and the corpus size, or None (after an error message)."""
+    from agentgym.environments.search.corpus import load_corpus
+    from agentgym.environments.search.retrieval import RetrieverUnavailable, make_retriever
+
+    if args.retriever == "dense" and not args.model:
+        ui.error("--retriever dense needs --model (a local path or a model already in the local cache)")
+        return None
+    corpus = load_corpus(seed=args.seed, num_documents=args.num_documents)
+    try:
+        return make_retriever(corpus, args.retriever, model=args.model), len(corpus.documents)
+    except RetrieverUnavailable as error:
+        ui.error(str(error))
+        return None
+
+
+def cmd_search_serve(args: argparse.Namespace, ui: UI) -> int:
+    from agentgym.environments.search.service import ServiceConfig, serve_until_stopped
+    from agentgym.server.logs import configure_logging
+
+    if args.topk > args.max_topk:
+        ui.error("--topk must not be above --max-topk")
+        return EXIT_USAGE
+    configure_logging(args.log_format)
+    made = _search_retriever(args, ui)
+    if made is None:
+        return EXIT_USAGE
+    retriever, num_documents = made
+    config = ServiceConfig(
+        default_topk=args.topk, max_topk=args.max_topk, max_queries=args.max_queries, search_threads=args.threads
+    )
+
+    def announce(url: str) -> None:
+        print(
+            f"agentgym search serve: {retriever.name} over {num_documents} documents on {url} (POST {url}/retrieve)",
+            flush=True,
+        )
+
+    asyncio.run(
+        serve_until_stopped(
+            retriever,
+            num_documents,
+            config,
+            host=args.host,
+            port=args.port,
+            access_log=args.access_log,
+            on_ready=announce,
+        )
+    )
+    return EXIT_OK
+
+
+def cmd_search_query(args: argparse.Namespace, ui: UI) -> int:
+    if args.url:
+        from agentgym.environments.search.service import RemoteRetriever, RemoteRetrieverError
+
+        try:
+            hits = RemoteRetriever(args.url).search([args.query], args.topk)[0]
+        except RemoteRetrieverError as error:
+            ui.error(str(error))
+            return EXIT_FAILURE
+    else:
+        made = _search_retriever(args, ui)
+        if made is None:
+            return EXIT_USAGE
+        hits = made[0].search([args.query], args.topk)[0]
+    if args.json:
+        _print_json(
+            [{"id": h.document.id, "title": h.document.title, "text": h.document.text, "score": h.score} for h in hits]
+        )
+        return EXIT_OK
+    if not hits:
+        ui.out.print("No hits.")
+        return EXIT_OK
+    table = Table(title=f"Hits for {args.query!r}", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("id", style="cyan", no_wrap=True)
+    table.add_column("title", style="bold")
+    table.add_column("text")
+    for hit in hits:
+        table.add_row(f"{hit.score:.3f}", Text(hit.document.id), Text(hit.document.title), Text(hit.document.text))
+    ui.out.print(table)
+    return EXIT_OK
+
+
 # --- version --------------------------------------------------------------------------------
 
 
@@ -1016,6 +1189,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_train_parser,
     _add_demo_parser,
     _add_sandbox_parser,
+    _add_search_parser,
     _add_version_parser,
 ]
 """The subcommands, in the order `agentgym --help` lists them."""
