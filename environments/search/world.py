@@ -15,8 +15,9 @@ It holds five kinds of entity, each with its attributes and its relations to oth
 Contracts:
 
 - Determinism: `generate_world(seed, n)` is a pure function of its arguments. All randomness
-  comes from one `random.Random(seed)`; there is no global state and nothing read from the
-  machine, so every machine and Python version (3.10+) builds the same world.
+  comes from one `random.Random(seed)`; there is no global state and nothing is read from the
+  machine, so every machine builds the same world (Python does not promise that every `random`
+  method keeps its algorithm across versions; the ones used here have not changed in years).
 - One document per entity: `len(world.documents) == num_documents` exactly; the entity counts
   are derived from `num_documents` (`entity_counts`).
 - Names are unique per world: every title is distinct, built from invented syllables that are
@@ -34,6 +35,7 @@ their output for a given seed changes, so cached corpora (`corpus.py`) are rebui
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -494,5 +496,4 @@ def generate_world(seed: int = 0, num_documents: int = 10_000) -> World:
         documents=(),
     )
     documents = render_documents(world, random.Random(rng.getrandbits(64)))
-    object.__setattr__(world, "documents", tuple(sorted(documents, key=lambda d: d.id)))
-    return world
+    return dataclasses.replace(world, documents=tuple(sorted(documents, key=lambda d: d.id)))
