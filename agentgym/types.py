@@ -26,9 +26,12 @@ GROUND_TRUTH_KEY = "ground_truth"
 Contract: an environment whose task has one answer (the hidden object of Twenty Questions, the
 secret number, the Wordle word) sets `info[GROUND_TRUTH_KEY]` to that answer, as a string, in
 every `StepResult` of the episode, always the same non-empty string. It is for trainers only,
-never for the policy: it must never be placed in an observation's text, metadata or tools (the
-anchor, which names the true state for GiGPO and never reaches a prompt, may contain it), and the
-rollout never puts `info` into a prompt, so the policy cannot see it. The rollout records it in
+never for the policy: the environment must never place it in an observation's text, metadata
+or tools as the answer (the anchor, which names the true state for GiGPO and never reaches a
+prompt, may contain it), and the rollout never puts `info` into a prompt, so the policy cannot
+see it. Content of the world that the agent uncovers may state it: a search result that
+contains the answer (that is what search-qa-v0 is about), or a comparison question that names
+both options without saying which is right. The rollout records it in
 `agentgym.rollout.types.Trajectory.ground_truth`; IGPO's information-gain turn rewards
 (Wang et al., "Information Gain-based Policy Optimization", arXiv 2510.14967;
 `agentgym.trainers.igpo`) score the policy's probability of it. Environments without a single

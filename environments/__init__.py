@@ -18,6 +18,7 @@ FAMILIES = (
     "maze",
     "twentyq",
     "code",
+    "search",
 )
 """Modules of this package that have a `register()` function."""
 
