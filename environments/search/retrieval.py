@@ -52,6 +52,13 @@ __all__ = [
     "top_k",
 ]
 
+SPARSE_FRACTION = 10
+"""A query whose posting lists hold fewer than 1/SPARSE_FRACTION of the corpus's documents is
+scored on its postings alone (sorting them beats a pass over every document)."""
+
+_NO_INDICES = np.zeros(0, dtype=np.int64)
+_NO_SCORES = np.zeros(0, dtype=np.float64)
+
 INDEX_FORMAT = 1
 """Bumped whenever the layout or meaning of a cached index changes (old caches are then ignored)."""
 
@@ -151,10 +158,14 @@ class BM25Retriever:
 
     The index is built on first use (or by `load()`): from `index_dir` when it holds a valid
     cached index for exactly these documents and settings, else built and, with `index_dir`,
-    saved there atomically (a corrupt cache is rebuilt with a RuntimeWarning). Scoring uses
-    bm25s's precomputed term-score matrix (`backend="numba"` jit-compiles it where numba is
-    installed; "auto" picks numba when importable). A batch of at least `2 * chunk` queries is
-    split over `n_threads` threads. Thread-safe.
+    saved there atomically (a corrupt cache is rebuilt with a RuntimeWarning). bm25s tokenizes,
+    builds and stores the term-score matrix (`backend="numba"`, or "auto" where numba is
+    installed, is bm25s's numba build). Scoring reads that matrix directly: a query whose
+    terms' posting lists are short (rare words, names) sums only its postings; one with common
+    words accumulates over the whole corpus. Both paths add the same float32 term scores in the
+    same order into float64, so they agree to the bit (benchmarks/search/README.md has the
+    comparison with bm25s's own `retrieve`). A batch of at least `2 * chunk` queries is split
+    over `n_threads` threads. Thread-safe.
     """
 
     name = "bm25"
@@ -290,14 +301,31 @@ class BM25Retriever:
         return out
 
     def _search_ids(self, ids_list: list[np.ndarray | None], topk: int) -> list[list[Hit]]:
-        bm25 = self._bm25
         out: list[list[Hit]] = []
         for ids in ids_list:
-            if ids is None:
-                out.append([])
-                continue
-            out.append(_hits(self.documents, *top_k(bm25.get_scores_from_ids(ids), topk, positive_only=True)))
+            out.append([] if ids is None else _hits(self.documents, *self._top(ids, topk)))
         return out
+
+    def _top(self, ids: np.ndarray, topk: int) -> tuple[np.ndarray, np.ndarray]:
+        """The best `topk` documents for one query's term ids: (document indices, scores)."""
+        matrix = self._bm25.scores
+        indptr, indices, data = matrix["indptr"], matrix["indices"], matrix["data"]
+        starts, ends = indptr[ids].tolist(), indptr[ids + 1].tolist()
+        postings = sum(ends) - sum(starts)
+        if postings == 0:
+            return _NO_INDICES, _NO_SCORES
+        docs = np.concatenate([indices[a:b] for a, b in zip(starts, ends, strict=True)])
+        weights = np.concatenate([data[a:b] for a, b in zip(starts, ends, strict=True)])
+        num_documents = len(self.documents)
+        if postings * SPARSE_FRACTION < num_documents:  # few postings: score only the documents they name
+            candidates, where = np.unique(docs, return_inverse=True)
+            scores = np.bincount(where, weights=weights)
+        else:  # many: accumulate over the corpus, then keep the documents scored
+            dense = np.bincount(docs, weights=weights, minlength=num_documents)
+            candidates = np.flatnonzero(dense)
+            scores = dense[candidates]
+        best, best_scores = top_k(scores, topk, positive_only=True)  # candidates ascend: ties keep corpus order
+        return candidates[best], best_scores
 
     def search(self, queries: Sequence[str], topk: int = 3) -> list[list[Hit]]:
         """The best `topk` hits for each query (see the module docstring for the contract)."""

@@ -480,3 +480,15 @@ def test_search_serve_subprocess_start_query_sigterm(corpus, cache_root):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_sparse_and_dense_scoring_agree_to_the_bit(corpus, bm25, monkeypatch):
+    """Few postings are scored on their own, many over the whole corpus: the same answers either way."""
+    from agentgym.environments.search import retrieval
+
+    queries = [q.question for q in corpus.questions[:30]] + [d.title for d in corpus.documents[:30]]
+    answers = {}
+    for name, fraction in (("sparse", 0), ("dense", 10**12)):
+        monkeypatch.setattr(retrieval, "SPARSE_FRACTION", fraction)
+        answers[name] = [[(h.document.id, h.score) for h in hits] for hits in bm25.search(queries, 10)]
+    assert answers["sparse"] == answers["dense"]
