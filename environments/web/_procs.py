@@ -44,6 +44,14 @@ def _stat(pid: int) -> tuple[str, int, int] | None:
     return fields[0], int(fields[2]), int(fields[19])
 
 
+def ref(pid: int) -> ProcRef | None:
+    """The live process `pid`, or None."""
+    stat = _stat(pid)
+    if stat is None or stat[0] in ("Z", "X"):
+        return None
+    return ProcRef(pid, stat[2], stat[1])
+
+
 def _environ_has(pid: int, needle: bytes) -> bool:
     try:
         with open(f"{_PROC}/{pid}/environ", "rb") as f:

@@ -328,6 +328,7 @@ class BrowserPool:
         self.idle_close_s = idle_close_s
         self._executable: str | None = None
         self._playwright: Any = None
+        self._driver: _procs.ProcRef | None = None
         self._playwright_lock: asyncio.Lock | None = None
         self._slots: list[_Browser] = []
         self._cond: asyncio.Condition | None = None
@@ -478,6 +479,7 @@ class BrowserPool:
                         "(its browser download, `playwright install`, is not needed)"
                     ) from exc
                 self._playwright = await async_playwright().start()
+                self._driver = _driver_process(self._playwright)
             return self._playwright
 
     async def _launch(self, slot: _Browser) -> None:
@@ -572,10 +574,11 @@ class BrowserPool:
         """Close every browser and Playwright; return processes that survived a SIGKILL (normally none)."""
         if only_if_idle and self.sessions:
             return []
-        slots, self._slots = list(self._slots), []
+        slots = list(self._slots)
         leftovers: list[_procs.ProcRef] = []
         for slot in slots:
             slot.closing = True
+        for slot in slots:
             for session in list(slot.sessions):
                 session._closed = True
                 slot.sessions.discard(session)
@@ -588,6 +591,8 @@ class BrowserPool:
             leftovers.extend(left)
             if not left:
                 _LIVE_LAUNCHES.pop(slot.token, None)
+            if slot in self._slots:
+                self._slots.remove(slot)
         if self._playwright is not None and (only_if_idle is False or not self._slots):
             playwright, self._playwright = self._playwright, None
             with contextlib.suppress(Exception):
@@ -613,12 +618,17 @@ class BrowserPool:
             raise BrowserError(f"Chromium processes survived SIGKILL: {[ref.pid for ref in left]}")
 
     def kill_now(self) -> None:
-        """Synchronously SIGKILL every process of this pool (for use without its event loop)."""
+        """Synchronously SIGKILL every process of this pool, Playwright's driver included, and
+        wait (up to a second) until they are gone: for a pool whose event loop is closed."""
+        self._closed = True
+        refs = [ref for slot in self._slots for ref in _procs.launch_processes(slot.token, slot.pid)]
+        if self._driver is not None:
+            refs.append(self._driver)
+        _procs.kill(refs)
+        _procs.wait_gone(refs, 1.0)
         for slot in self._slots:
-            _kill_launch(slot.token, slot.pid)
             _LIVE_LAUNCHES.pop(slot.token, None)
         self._slots = []
-        self._closed = True
 
     async def __aenter__(self) -> BrowserPool:
         return self
@@ -627,9 +637,20 @@ class BrowserPool:
         await self.close()
 
 
+def _driver_process(playwright: Any) -> _procs.ProcRef | None:
+    """Playwright's node driver process (private attributes; None if they change)."""
+    try:
+        pid = playwright._impl_obj._connection._transport._proc.pid
+    except AttributeError:
+        return None
+    return _procs.ref(pid)
+
+
 # --- one shared pool per event loop --------------------------------------------------------
 
-_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BrowserPool] = weakref.WeakKeyDictionary()
+_SHARED: dict[asyncio.AbstractEventLoop, BrowserPool] = {}
+"""Strong references: a loop closed without `close_shared_pools()` stays here until the next
+`shared_pool()` / `close_shared_pools()` call kills its pool's processes (or interpreter exit)."""
 DEFAULT_IDLE_CLOSE_S = 10.0
 
 

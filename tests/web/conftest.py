@@ -1,0 +1,36 @@
+"""Fixtures of the web tests: shared browser pools are closed after every test, and at the end of
+the session no Chromium process started by this test process may be left."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from agentgym.environments.web import _procs
+from agentgym.environments.web.browser import close_shared_pools, find_chromium
+
+
+def chromium_missing_reason() -> str | None:
+    """Why browser tests cannot run here, or None when they can."""
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return "Playwright is not installed (pip install playwright)"
+    if find_chromium() is None:
+        return "no Chromium found (apt-get install chromium, or set AGENTGYM_CHROMIUM)"
+    return None
+
+
+@pytest.fixture(autouse=True)
+async def _close_shared_browser_pools() -> AsyncIterator[None]:
+    yield
+    await close_shared_pools()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_chromium_left_behind() -> Iterator[None]:
+    yield
+    left = _procs.owned_processes()
+    _procs.kill(left)
+    assert not left, f"Chromium processes started by the web tests were still running: {[r.pid for r in left]}"
