@@ -56,6 +56,7 @@ __all__ = [
     "crash_guard",
     "find_chromium",
     "shared_pool",
+    "unavailable_reason",
 ]
 
 DEFAULT_ARGS = (
@@ -118,6 +119,18 @@ def find_chromium() -> str | None:
         path = shutil.which(name)
         if path:
             return path
+    return None
+
+
+def unavailable_reason() -> str | None:
+    """Why browsers cannot be launched here (Playwright or Chromium missing), or None; for
+    skipping tests and choosing fallbacks without starting anything."""
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return "Playwright is not installed (pip install playwright; `playwright install` is not needed)"
+    if find_chromium() is None:
+        return "no Chromium found (apt-get install chromium, or set AGENTGYM_CHROMIUM)"
     return None
 
 

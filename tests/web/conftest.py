@@ -8,18 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from agentgym.environments.web import _procs
-from agentgym.environments.web.browser import close_shared_pools, find_chromium
-
-
-def chromium_missing_reason() -> str | None:
-    """Why browser tests cannot run here, or None when they can."""
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        return "Playwright is not installed (pip install playwright)"
-    if find_chromium() is None:
-        return "no Chromium found (apt-get install chromium, or set AGENTGYM_CHROMIUM)"
-    return None
+from agentgym.environments.web.browser import close_shared_pools
 
 
 @pytest.fixture(autouse=True)

@@ -8,11 +8,12 @@ import contextlib
 import io
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import chromium_missing_reason
 
 from agentgym.environments.web import _procs, dom
 from agentgym.environments.web.browser import (
@@ -25,6 +26,7 @@ from agentgym.environments.web.browser import (
     SessionClosed,
     find_chromium,
     shared_pool,
+    unavailable_reason,
 )
 
 try:
@@ -32,7 +34,7 @@ try:
 except ImportError:  # the module is skipped
     PlaywrightError = Exception  # type: ignore[misc,assignment]
 
-pytestmark = pytest.mark.skipif(chromium_missing_reason() is not None, reason=str(chromium_missing_reason()))
+pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 
 STORAGE_PAGE = """<!doctype html><html><body><div id=out></div><script>
 const seen = {cookie: document.cookie, local: localStorage.getItem('k')};
@@ -246,6 +248,22 @@ def test_shared_pools_of_closed_loops_are_killed() -> None:
 
     asyncio.run(touch())
     assert not [ref for ref in started if _procs.alive(ref)]
+
+
+def test_nothing_survives_a_script_that_never_closes() -> None:
+    script = (
+        "import asyncio, os\n"
+        "from agentgym.environments.web.browser import shared_pool\n"
+        "async def main():\n"
+        "    session = await shared_pool().new_session()\n"
+        "    await session.page.set_content('<p>x</p>')\n"
+        "    print(os.getpid(), flush=True)\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    owner = int(done.stdout.split()[-1])
+    assert _procs.wait_gone(_procs.owned_processes(owner), 5.0) == []
 
 
 # --- the element tree and actions ----------------------------------------------------------
