@@ -34,7 +34,7 @@ import os
 import shutil
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,6 +49,8 @@ __all__ = [
     "BrowserSession",
     "BrowserSettings",
     "BrowserUnavailable",
+    "bounded",
+    "looks_fatal",
     "PoolExhausted",
     "SessionClosed",
     "DEFAULT_ARGS",
@@ -262,12 +264,21 @@ class BrowserSession:
         except _playwright_error() as exc:
             if not (self.crashed or self._closed):
                 self._detect_crash()
-                if not self.crashed:
-                    await asyncio.sleep(0.05)  # the crash or disconnect event may trail the error
-                    self._detect_crash()
+                if not self.crashed and looks_fatal(exc):
+                    for _ in range(20):  # the crash or disconnect event may trail the error
+                        await asyncio.sleep(0.025)
+                        self._detect_crash()
+                        if self.crashed:
+                            break
             if self.crashed or self._closed:
                 self.check()
             raise exc
+
+    def mark_unresponsive(self, what: str, timeout_s: float) -> BrowserCrashed:
+        """Give up on a page that did not answer (e.g. a script stuck in a loop): the session
+        counts as crashed from now on. Returns the error to raise."""
+        self._mark_crashed(f"the page did not answer {what} within {timeout_s:g} s (a script may be stuck)")
+        return BrowserCrashed(f"browser session lost: {self._crash_reason}; reset the episode to get a new session")
 
     async def goto(self, url: str, *, wait_until: str = "load", timeout_s: float | None = None) -> Any:
         """Navigate the page to `url`; returns Playwright's Response (or None)."""
@@ -286,7 +297,7 @@ class BrowserSession:
             return
         self._closed = True
         try:
-            if not self.crashed and self._slot.connected():
+            if self._slot.connected():  # also after a renderer crash or hang: free the context
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self.context.close(), self._pool.settings.close_timeout_s)
         finally:
@@ -295,6 +306,29 @@ class BrowserSession:
     def __repr__(self) -> str:
         state = "crashed" if self.crashed else "closed" if self._closed else "open"
         return f"<BrowserSession {state} browser_pid={self.browser_pid}>"
+
+
+_FATAL_HINTS = ("crash", "has been closed", "disconnected", "Target closed")
+
+
+def looks_fatal(exc: BaseException) -> bool:
+    """True for Playwright errors that usually mean the page, context or browser is gone."""
+    text = str(exc)
+    return any(hint in text for hint in _FATAL_HINTS)
+
+
+async def bounded(page: Any, operation: Callable[[], Awaitable[Any]], timeout_s: float, what: str) -> Any:
+    """Run `operation()`, a page call without a timeout of its own (`evaluate`), under `crash_guard`,
+    for at most `timeout_s`; a page that does not answer in time is given up as crashed
+    (`BrowserCrashed`), since a renderer stuck in a script cannot be used again."""
+    async with crash_guard(page):
+        try:
+            return await asyncio.wait_for(operation(), timeout_s)
+        except asyncio.TimeoutError:
+            session = _SESSION_OF_PAGE.get(page)
+            if session is None:
+                raise
+            raise session.mark_unresponsive(what, timeout_s) from None
 
 
 @contextlib.asynccontextmanager

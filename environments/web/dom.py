@@ -31,11 +31,13 @@ first two into invalid-action feedback; the third ends the episode.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentgym.environments.web._dom_js import ELEMENT_TREE_JS, ID_ATTR, MARKS_JS, REMOVE_MARKS_JS
-from agentgym.environments.web.browser import BrowserError, crash_guard
+from agentgym.environments.web.browser import BrowserError, bounded, crash_guard, looks_fatal
 
 __all__ = [
     "ActionFailed",
@@ -124,15 +126,20 @@ class ElementTree:
 
 
 async def element_tree(
-    page: Any, *, text_ids: bool = True, max_name_chars: int = 100, max_text_chars: int = 300
+    page: Any,
+    *,
+    text_ids: bool = True,
+    max_name_chars: int = 100,
+    max_text_chars: int = 300,
+    timeout_s: float = 10.0,
 ) -> ElementTree:
     """The visible page as an id-tagged text tree (module docstring); one `evaluate` call.
 
     `text_ids=False` prints static text as plain lines without ids (shorter; then only
-    interactive elements, headings and images have ids)."""
+    interactive elements, headings and images have ids). A page that does not answer within
+    `timeout_s` (a script stuck in a loop) is given up: `BrowserCrashed`."""
     opts = {"textIds": text_ids, "maxName": max_name_chars, "maxText": max_text_chars}
-    async with crash_guard(page):
-        data = await page.evaluate(ELEMENT_TREE_JS, opts)
+    data = await bounded(page, lambda: page.evaluate(ELEMENT_TREE_JS, opts), timeout_s, "the element tree")
     elements: dict[int, Element] = {}
     for raw in data["elements"]:
         elements.setdefault(int(raw["id"]), Element(**raw))
@@ -172,8 +179,8 @@ async def _act(page: Any, what: str, action: Any) -> Any:
         except timeout as exc:
             raise ActionFailed(f"{what} timed out: {_first_line(exc)}") from exc
         except error as exc:
-            if page.is_closed():
-                raise
+            if page.is_closed() or looks_fatal(exc):
+                raise  # crash_guard tells a crash (BrowserCrashed) from other errors
             raise ActionFailed(f"{what} failed: {_first_line(exc)}") from exc
 
 
@@ -241,7 +248,7 @@ async def scroll(page: Any, dx: float, dy: float, *, at: tuple[float, float] | N
     """Scroll by (dx, dy) CSS pixels: the window, or with `at` the element under that point
     (a mouse wheel there)."""
     if at is None:
-        await _act(page, "scroll", lambda: page.evaluate("([dx, dy]) => window.scrollBy(dx, dy)", [dx, dy]))
+        await bounded(page, lambda: page.evaluate("([dx, dy]) => window.scrollBy(dx, dy)", [dx, dy]), 10.0, "a scroll")
         return
 
     async def wheel() -> None:
@@ -264,13 +271,14 @@ async def screenshot_with_marks(page: Any, elements: ElementTree | list[Element]
     marks = [
         {"id": el.id, "x": el.x, "y": el.y, "width": el.width, "height": el.height} for el in items if el.in_viewport
     ]
-    async with crash_guard(page):
-        await page.evaluate(MARKS_JS, marks)
-        try:
+    await bounded(page, lambda: page.evaluate(MARKS_JS, marks), 10.0, "the set-of-marks overlay")
+    try:
+        async with crash_guard(page):
             return await page.screenshot(type="png")
-        finally:
-            if not page.is_closed():
-                await page.evaluate(REMOVE_MARKS_JS)
+    finally:
+        if not page.is_closed():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(page.evaluate(REMOVE_MARKS_JS), 10.0)
 
 
 def _viewport(page: Any) -> tuple[int, int]:

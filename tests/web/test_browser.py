@@ -432,3 +432,15 @@ async def test_set_of_marks_draws_a_numbered_box_and_cleans_up(pool: BrowserPool
     assert marked.getpixel((65, 50)) == (255, 0, 0)
     assert decode(await session.screenshot()).tobytes() == plain.tobytes()
     assert await session.page.evaluate("document.getElementById('__agentgym_marks')") is None
+
+
+async def test_a_page_stuck_in_a_script_is_given_up_as_crashed(pool: BrowserPool) -> None:
+    session = await page_with(pool, "<button>spin</button>")
+    neighbour = await page_with(pool, "<button>calm</button>")
+    await session.page.evaluate("() => { setTimeout(() => { while (true) {} }, 0); }")
+    with pytest.raises(BrowserCrashed, match="did not answer"):
+        await dom.element_tree(session.page, timeout_s=1.0)
+    with pytest.raises(BrowserCrashed):
+        await session.screenshot()
+    await asyncio.wait_for(session.close(), 15)
+    assert '"calm"' in (await dom.element_tree(neighbour.page)).text
