@@ -9,3 +9,6 @@ points, so nothing heavy (Playwright, Chromium) is imported or started before on
 
 def register() -> None:
     """Register the web environments (none yet)."""
+    from agentgym.environments.web import webshop
+
+    webshop.register()
