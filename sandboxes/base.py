@@ -55,6 +55,14 @@ def relative_path(path: str) -> PurePosixPath:
     return pure
 
 
+def unique_paths(paths: Iterable[str]) -> list[str]:
+    """`paths` checked (`relative_path`), with later spellings of the same file dropped."""
+    unique: dict[PurePosixPath, str] = {}
+    for path in paths:
+        unique.setdefault(relative_path(path), path)
+    return list(unique.values())
+
+
 class Workspace(ABC):
     """One session's state in a backend: its work directory and whatever the backend holds
     (a container, a uid). Methods are called one at a time by `SandboxSession`."""
@@ -65,8 +73,9 @@ class Workspace(ABC):
         Raises `InvalidPath` for a path outside it."""
 
     @abstractmethod
-    async def read_files(self, paths: Iterable[str]) -> dict[str, bytes]:
-        """Read back the regular files among `paths` that exist inside the work directory."""
+    async def read_files(self, paths: Iterable[str], max_bytes: int) -> tuple[dict[str, bytes], list[str]]:
+        """Read back the regular files among `paths` that exist inside the work directory, in
+        order, while their total stays within `max_bytes`; returns (files, paths left out)."""
 
     @abstractmethod
     async def execute(self, code: str, language: str, stdin: bytes | None, limits: Limits, network: bool) -> ExecResult:
@@ -126,9 +135,9 @@ class SandboxSession:
         `limits` and `network` default to the session's. Strings are encoded as UTF-8. A run
         holds the session's `slot` (a pool's concurrency limit) while it executes."""
         check_language(language)
-        fetch = list(fetch)
-        for path in [*(files or {}), *fetch]:
+        for path in files or {}:
             relative_path(path)
+        fetch = unique_paths(fetch)
         async with self._lock, self._slot():
             await self.open()
             workspace = self._workspace
@@ -142,7 +151,9 @@ class SandboxSession:
                 self.network if network is None else network,
             )
             if fetch:
-                result.files = await workspace.read_files(fetch)
+                result.files, result.files_omitted = await workspace.read_files(
+                    fetch, (limits or self.limits).max_fetch_bytes
+                )
             return result
 
     async def write_files(self, files: Mapping[str, str | bytes]) -> None:
@@ -152,16 +163,21 @@ class SandboxSession:
             await self._workspace.write_files({path: _as_bytes(data) for path, data in files.items()})
 
     async def read_files(self, paths: Iterable[str]) -> dict[str, bytes]:
-        """Read files from the work directory without running anything."""
+        """Read files from the work directory without running anything (at most the session's
+        `max_fetch_bytes` in all; files beyond it are left out)."""
+        paths = unique_paths(paths)
         async with self._lock:
             await self.open()
-            return await self._workspace.read_files(list(paths))
+            files, _ = await self._workspace.read_files(paths, self.limits.max_fetch_bytes)
+            return files
 
     async def close(self) -> None:
+        """Free the session (after a run in progress ends: cancel its task to end it sooner)."""
         self._closed = True
-        workspace, self._workspace = self._workspace, None
-        if workspace is not None:
-            await workspace.close()
+        async with self._lock:
+            workspace, self._workspace = self._workspace, None
+            if workspace is not None:
+                await workspace.close()
 
 
 class Sandbox(ABC):

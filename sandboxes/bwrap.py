@@ -28,7 +28,7 @@ import sys
 from functools import lru_cache
 
 from agentgym.sandboxes.base import Sandbox, program_argv
-from agentgym.sandboxes.cgroups import CgroupManager, RunCgroup
+from agentgym.sandboxes.cgroups import RunCgroup, shared_manager
 from agentgym.sandboxes.hostdir import HostWorkspace
 from agentgym.sandboxes.layout import PROGRAM_ENV, SANDBOX_UID, SYSTEM_LINKS, etc_items, sandbox_python
 from agentgym.sandboxes.process import exec_result, kill_process_group, supervise
@@ -38,11 +38,6 @@ from agentgym.sandboxes.types import ExecResult, Limits, SandboxUnavailable
 SETUP_RETRIES = 3
 """Retries of a run whose sandbox could not be set up for a transient lack of processes or
 namespaces (bwrap fails with EAGAIN; nothing of the program ran)."""
-
-
-@lru_cache(maxsize=1)
-def _cgroups() -> CgroupManager | None:
-    return CgroupManager.detect() if os.getuid() == 0 else None
 
 
 class BwrapSandbox(Sandbox):
@@ -59,7 +54,7 @@ class BwrapSandbox(Sandbox):
         if reason:
             raise SandboxUnavailable(reason)
         self.python = sandbox_python(python)
-        self.cgroups = _cgroups() if use_cgroups else None
+        self.cgroups = shared_manager() if use_cgroups else None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -117,10 +112,10 @@ class BwrapWorkspace(HostWorkspace):
             if cgroup is not None:
                 await asyncio.to_thread(cgroup.kill_all)
 
-        # Files in /work live in host memory or disk; a cgroup charges them to the run, without
-        # one the work directory's size is polled instead.
+        # Files in /work live in host memory or disk. A cgroup charges a run's writes to the run,
+        # but not what earlier runs of the session left: the work directory's size is polled.
         quota = limits.memory_mb << 20
-        watch = None if cgroup is not None else (lambda: self.over_quota(quota))
+        watch = lambda: self.over_quota(quota)  # noqa: E731
         try:
             outcome = await supervise(
                 argv, stdin=stdin, limits=limits, kill=kill, env={}, cwd="/", over_quota=watch, **drop
@@ -131,7 +126,7 @@ class BwrapWorkspace(HostWorkspace):
                 await asyncio.to_thread(cgroup.remove)
         return exec_result(
             outcome,
-            memory_exceeded=memory,
+            memory_exceeded=memory if cgroup is not None else None,
             quota_message=f"the work directory went over its {limits.memory_mb} MiB quota",
         )
 

@@ -10,6 +10,7 @@ backends fall back to per-process rlimits (see docs/sandboxes.md).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -162,3 +163,10 @@ def _read_keyed(path: Path) -> dict[str, int]:
             with contextlib.suppress(ValueError):
                 values[key] = int(value)
     return values
+
+
+@functools.lru_cache(maxsize=1)
+def shared_manager() -> CgroupManager | None:
+    """This process's manager, detected once: only root makes groups (under the hierarchy's
+    root); None elsewhere, where the backends fall back to rlimits."""
+    return CgroupManager.detect() if os.getuid() == 0 else None

@@ -53,7 +53,6 @@ EXTRA_PROCS = 4
 LABEL = "agentgym.sandbox"
 OWNER_LABEL = "agentgym.owner"
 PROGRAM_VOLUME_MB = 16
-FETCH_MAX_BYTES = 1 << 31
 _READ_CHUNK = 1 << 16
 
 
@@ -334,24 +333,30 @@ class DockerWorkspace(Workspace):
         archive = dockerio.pack(files, uid=SANDBOX_UID, gid=SANDBOX_UID)
         self.api.put_archive(self.container.id, "/work", archive)
 
-    async def read_files(self, paths: Iterable[str]) -> dict[str, bytes]:
-        return await asyncio.to_thread(self._read_files, list(paths))
+    async def read_files(self, paths: Iterable[str], max_bytes: int) -> tuple[dict[str, bytes], list[str]]:
+        return await asyncio.to_thread(self._read_files, list(paths), max_bytes)
 
-    def _read_files(self, paths: list[str]) -> dict[str, bytes]:
+    def _read_files(self, paths: list[str], max_bytes: int) -> tuple[dict[str, bytes], list[str]]:
         errors = _sdk().errors
         report = dockerio.parse_check(self._output(["/bin/sh", "-c", dockerio.check_paths_script(paths)]))
         found: dict[str, bytes] = {}
+        omitted: list[str] = []
+        left = max_bytes
         for path in paths:
             if report.get(path) != "file":
                 continue
             try:
-                stream, _ = self.api.get_archive(self.container.id, f"/work/{relative_path(path)}")
-                data = dockerio.unpack_file(b"".join(stream), path, FETCH_MAX_BYTES)
+                stream, stat = self.api.get_archive(self.container.id, f"/work/{relative_path(path)}")
             except errors.NotFound:
                 continue
+            if int(stat.get("size", 0)) > left:
+                omitted.append(path)
+                continue
+            data = dockerio.unpack_file(b"".join(stream), path, left)
             if data is not None:
                 found[path] = data
-        return found
+                left -= len(data)
+        return found, omitted
 
     # -- a run -----------------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ from pathlib import Path
 
 from agentgym.sandboxes import cputime, oci
 from agentgym.sandboxes.base import Sandbox, program_argv
-from agentgym.sandboxes.cgroups import CgroupManager, RunCgroup
+from agentgym.sandboxes.cgroups import RunCgroup, shared_manager
 from agentgym.sandboxes.hostdir import HostWorkspace, sandbox_root
 from agentgym.sandboxes.layout import SANDBOX_UID, sandbox_python
 from agentgym.sandboxes.process import exec_result, kill_process_group, supervise
@@ -76,11 +76,6 @@ INSTALL_HINT = (
 )
 
 
-@lru_cache(maxsize=1)
-def _cgroups() -> CgroupManager | None:
-    return CgroupManager.detect() if os.getuid() == 0 else None
-
-
 def runsc_path() -> str | None:
     """The runsc executable on PATH (or /usr/bin, /usr/local/bin), or None."""
     return shutil.which("runsc") or shutil.which("runsc", path="/usr/local/bin:/usr/bin:/usr/sbin")
@@ -108,7 +103,7 @@ class GVisorSandbox(Sandbox):
             raise SandboxUnavailable(reason)
         self.python = sandbox_python(python)
         self.platform = platform
-        self.cgroups = _cgroups() if use_cgroups else None
+        self.cgroups = shared_manager() if use_cgroups else None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -199,7 +194,15 @@ class GVisorWorkspace(HostWorkspace):
         budget = limits.cpu_s + GVISOR_CPU_OVERHEAD_S
         watch = asyncio.ensure_future(cputime.watch_cpu(measure, budget, on_cpu_exceeded))
         try:
-            outcome = await supervise(argv, stdin=stdin, limits=limits, kill=kill, env=_runsc_env(), cwd="/")
+            outcome = await supervise(
+                argv,
+                stdin=stdin,
+                limits=limits,
+                kill=kill,
+                env=_runsc_env(),
+                cwd="/",
+                over_quota=lambda: self.over_quota(limits.memory_mb << 20),  # /work across the session's runs
+            )
             memory = cgroup is not None and cgroup.oom_killed()
         finally:
             watch.cancel()
@@ -211,11 +214,11 @@ class GVisorWorkspace(HostWorkspace):
             if cgroup is not None:
                 await asyncio.to_thread(cgroup.remove)
             await asyncio.to_thread(_clear, self.state)
-        if outcome.exit_code == 125 and cgroup is not None and not outcome.stdout:
-            raise SandboxUnavailable(
-                f"could not join the run's control group: {outcome.stderr.decode(errors='replace')}"
-            )
-        result = exec_result(outcome, memory_exceeded=memory)
+        result = exec_result(
+            outcome,
+            memory_exceeded=memory if cgroup is not None else None,
+            quota_message=f"the work directory went over its {limits.memory_mb} MiB quota",
+        )
         if cpu_kill and result.status is ExecStatus.killed:
             result.status = ExecStatus.timeout
         return result

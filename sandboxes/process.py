@@ -213,10 +213,11 @@ async def kill_process_group(process: asyncio.subprocess.Process) -> None:
     _kill_group(process)
 
 
-def exec_result(outcome: Outcome, *, memory_exceeded: bool = False, quota_message: str = "") -> ExecResult:
-    """The `ExecResult` of an outcome; `memory_exceeded` when the backend saw its memory limit
-    hit (a cgroup OOM kill, a container's OOMKilled); `quota_message` is added to stderr when
-    the run was killed for going over its quota."""
+def exec_result(outcome: Outcome, *, memory_exceeded: bool | None = None, quota_message: str = "") -> ExecResult:
+    """The `ExecResult` of an outcome. `memory_exceeded`: whether the backend saw its memory
+    limit hit (a cgroup OOM kill, a container's OOMKilled), or None where it cannot know (then
+    a MemoryError ending stderr counts); `quota_message` is added to stderr when the run was
+    killed for going over its quota."""
     stderr = outcome.stderr.decode("utf-8", "replace")
     if outcome.over_quota and quota_message:
         stderr += f"\n[sandbox] killed: {quota_message}\n"
@@ -230,16 +231,18 @@ def exec_result(outcome: Outcome, *, memory_exceeded: bool = False, quota_messag
     )
 
 
-def classify(outcome: Outcome, memory_exceeded: bool = False) -> ExecStatus:
+def classify(outcome: Outcome, memory_exceeded: bool | None = None) -> ExecStatus:
     """Which limit ended the run, if any. The supervisor's own kills are certain; a CPU-limit
-    kill shows as SIGXCPU; a memory limit without a cgroup shows as Python's MemoryError."""
+    kill shows as SIGXCPU; `memory_exceeded` None (no cgroup or container to ask): a memory
+    limit shows as Python's MemoryError, the last line of stderr."""
     if outcome.output_exceeded:
         return ExecStatus.output_limit
     if outcome.over_quota:
         return ExecStatus.killed
     if outcome.timed_out or outcome.signal == signal.SIGXCPU:
         return ExecStatus.timeout
-    if memory_exceeded or (outcome.exit_code not in (0, None) and _ends_with_memory_error(outcome.stderr)):
+    guessed = memory_exceeded is None and outcome.exit_code not in (0, None) and _ends_with_memory_error(outcome.stderr)
+    if memory_exceeded or guessed:
         return ExecStatus.memory
     if outcome.signal is not None:
         return ExecStatus.killed

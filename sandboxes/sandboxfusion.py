@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import math
 import signal
 from collections.abc import Mapping
 from enum import Enum
@@ -130,7 +131,10 @@ def decode_files(files: Mapping[str, str | None]) -> dict[str, bytes]:
 
 def limits_for(request: RunCodeRequest, defaults: Limits) -> Limits:
     """The server's `defaults` with the request's run_timeout (wall clock and CPU seconds) and
-    memory_limit_MB (when > 0), each clamped into the range `Limits` accepts."""
+    memory_limit_MB (when > 0), each clamped into the range `Limits` accepts. A timeout that is
+    not a finite number is the request's fault: SandboxError."""
+    if not math.isfinite(float(request.run_timeout)):
+        raise SandboxError(f"run_timeout must be a finite number of seconds, got {request.run_timeout!r}")
     timeout = min(max(float(request.run_timeout), MIN_TIMEOUT_S), MAX_TIMEOUT_S)
     update: dict[str, float | int] = {"wall_s": timeout, "cpu_s": timeout}
     if request.memory_limit_MB > 0:

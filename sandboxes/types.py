@@ -57,12 +57,15 @@ class Limits(BaseModel):
     max_procs: int = Field(64, ge=1, le=4096, description="processes and threads alive at once")
     max_output_bytes: int = Field(1 << 20, ge=1, le=1 << 30, description="stdout + stderr bytes kept")
     max_file_bytes: int = Field(16 << 20, ge=1, le=1 << 34, description="largest file the program may write")
+    max_fetch_bytes: int = Field(64 << 20, ge=0, le=1 << 34, description="bytes of fetched files returned, in all")
 
 
 class ExecResult(BaseModel):
     """What one execution did. `stdout`/`stderr` are decoded as UTF-8 (bad bytes replaced);
     `files` maps each fetched path that existed to its bytes (base64 in JSON); a fetched path
-    that did not exist, or was not a regular file inside the work directory, is absent."""
+    that did not exist, or was not a regular file inside the work directory, is absent; one that
+    existed but did not fit in `Limits.max_fetch_bytes` is listed in `files_omitted`. Paths that
+    name the same file (`a`, `./a`, `/work/a`) are fetched once, under the first spelling."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -73,6 +76,9 @@ class ExecResult(BaseModel):
     stderr: str = ""
     duration_s: float = Field(0.0, ge=0)
     files: dict[str, bytes] = Field(default_factory=dict)
+    files_omitted: list[str] = Field(
+        default_factory=list, description="fetched files that exist but were left out: over max_fetch_bytes in all"
+    )
 
     @property
     def ok(self) -> bool:

@@ -27,6 +27,7 @@ import asyncio
 import copy
 import functools
 import importlib.util
+import threading
 from typing import Any
 
 if importlib.util.find_spec("bm25s") is None:  # the registry turns this into a RegistrationError
@@ -68,9 +69,18 @@ TOOLS: tuple[Tool, ...] = (
 _TOOL_ARGUMENT = {"search": "query", "open": "doc", "answer": "text"}
 
 
-@functools.lru_cache(maxsize=4)
+_corpus_lock = threading.Lock()
+
+
 def shared_corpus(seed: int, num_documents: int, num_questions: int) -> SearchCorpus:
-    """The corpus of these settings, loaded once per process (environments and agents share it)."""
+    """The corpus of these settings, loaded once per process (environments and agents share it;
+    concurrent first resets wait for one load instead of each generating their own)."""
+    with _corpus_lock:
+        return _load_once(seed, num_documents, num_questions)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_once(seed: int, num_documents: int, num_questions: int) -> SearchCorpus:
     return load_corpus(seed=seed, num_documents=num_documents, num_questions=num_questions)
 
 

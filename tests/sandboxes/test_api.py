@@ -139,7 +139,8 @@ def test_relative_paths():
     ("outcome", "memory", "status"),
     [
         (Outcome(0, None, b"", b"", 0.1), False, ExecStatus.ok),
-        (Outcome(1, None, b"", b"Traceback\nMemoryError\n", 0.1), False, ExecStatus.memory),
+        (Outcome(1, None, b"", b"Traceback\nMemoryError\n", 0.1), None, ExecStatus.memory),
+        (Outcome(1, None, b"", b"Traceback\nMemoryError\n", 0.1), False, ExecStatus.error),
         (Outcome(None, 9, b"", b"", 0.1), True, ExecStatus.memory),
         (Outcome(None, 9, b"", b"", 0.1), False, ExecStatus.killed),
         (Outcome(None, 24, b"", b"", 0.1), False, ExecStatus.timeout),
