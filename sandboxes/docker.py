@@ -313,9 +313,22 @@ class DockerWorkspace(Workspace):
         return output.decode("utf-8", "replace") if isinstance(output, bytes) else ""
 
     def kill_all(self) -> None:
-        """SIGKILL every process of the runs (uid 65534), the container's init excepted."""
+        """SIGKILL every process of the runs (uid 65534), the container's init excepted. When
+        the kill cannot start (a fork bomb holds every pid of the container's limit) or some
+        process survives it, the container is restarted (SIGKILL to all; /work is a volume
+        and keeps its files)."""
         with contextlib.suppress(Exception):
             self._output(KILL_ALL_ARGV)
+        if self._run_processes_left():
+            log.warning("processes of a run survived the kill in container %s; restarting it", self.container.id[:12])
+            self.container.restart(timeout=0)
+
+    def _run_processes_left(self) -> bool:
+        try:
+            top = self.api.top(self.container.id, ps_args="-eo uid,pid")
+        except Exception:
+            return True
+        return any(str(row[0]) == str(SANDBOX_UID) for row in top.get("Processes") or [])
 
     # -- files ---------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import fcntl
 import functools
 import os
 import shutil
+import socket
 import stat
 import tempfile
 import threading
@@ -72,23 +73,25 @@ def check_private_folder(folder: Path) -> None:
 
 
 OWNER_FILE = "owner"
-"""File in each session folder holding the pid of the process that made it."""
+"""File in each session folder naming the process that made it: `hostname:pid`."""
 
 
 @functools.cache
 def _sweep_once(root: str, min_age_s: float = 60.0) -> None:
-    """Delete session folders left by processes that died without closing them (SIGKILL).
-    A folder without an owner file is taken as abandoned only once it is `min_age_s` old."""
+    """Delete session folders left by processes of this host that died without closing them
+    (SIGKILL). A folder of another host (a shared folder) is left alone; one without an owner
+    file is taken as abandoned only once it is `min_age_s` old."""
     now = time.time()
     for folder in Path(root).glob("session-*"):
         try:
-            pid = int((folder / OWNER_FILE).read_text())
+            host, _, pid = (folder / OWNER_FILE).read_text().rpartition(":")
+            owner = (host, int(pid))
         except (OSError, ValueError):
-            pid = None
+            owner = None
             with contextlib.suppress(OSError):
                 if now - folder.stat().st_mtime < min_age_s:
                     continue
-        if pid is None or not process_alive(pid):
+        if owner is None or (owner[0] == socket.gethostname() and not process_alive(owner[1])):
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -188,7 +191,7 @@ class HostWorkspace(Workspace):
     def __init__(self, *, drop_privileges: bool = True):
         self.root = Path(tempfile.mkdtemp(prefix="session-", dir=sandbox_root()))
         os.chmod(self.root, 0o711)
-        (self.root / OWNER_FILE).write_text(str(os.getpid()))
+        (self.root / OWNER_FILE).write_text(f"{socket.gethostname()}:{os.getpid()}")
         self.work = self.root / "work"
         self.program = self.root / "program"
         self.work.mkdir(mode=0o700)

@@ -539,7 +539,8 @@ def _memoised(corpus: Any, key: tuple[Any, ...]) -> Any:
         retriever = _memo.get((digest, *key))
         if retriever is None:
             shaping = key[1] if key[0] == "bm25" else key[1:]  # BM25's backend does not change its index
-            folder = _cache_root() / f"{key[0]}-{digest}-{settings_digest(shaping)}"
+            # the format in the name: two versions sharing a cache keep an index each
+            folder = _cache_root() / f"{key[0]}-f{INDEX_FORMAT}-{digest}-{settings_digest(shaping)}"
             if key[0] == "bm25":
                 retriever = BM25Retriever(documents, key[1], index_dir=folder, backend=key[2])
                 retriever._fingerprint = digest

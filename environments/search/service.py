@@ -285,13 +285,16 @@ class RemoteRetriever:
             error = body.get("error", {}) if isinstance(body, dict) else {}
             raise RemoteRetrieverError(status, error.get("type", "http_error"), error.get("message", str(body)[:200]))
         out = []
-        for hits in body["result"]:
-            row = []
-            for hit in hits:
-                document = hit["document"]
-                title, text = parse_contents(document["contents"])
-                row.append(Hit(Document(str(document.get("id", "")), title, text), float(hit["score"])))
-            out.append(row)
+        try:
+            for hits in body["result"]:
+                row = []
+                for hit in hits:
+                    document = hit["document"] if "document" in hit else hit  # a server that left out scores
+                    title, text = parse_contents(document["contents"])
+                    row.append(Hit(Document(str(document.get("id", "")), title, text), float(hit.get("score", 0.0))))
+                out.append(row)
+        except (KeyError, TypeError, AttributeError, ValueError) as error:
+            raise RemoteRetrieverError(status, "invalid_response", f"not a /retrieve answer ({error!r})") from None
         return out
 
     def search(self, queries: Sequence[str], topk: int = 3) -> list[list[Hit]]:
