@@ -4,8 +4,10 @@
 A definition gives the stub and description (`prompt`), a reference `solution`, the visible
 tests (asserts with hand-written expected values) and the hidden tests: an assert or a snippet is
 kept as written, and a bare call expression becomes `assert CALL == EXPECTED` with EXPECTED
-computed by the reference solution. Building checks that the reference passes every visible test.
-Importing this module only defines data; nothing runs.
+computed by the reference solution. Building checks that the reference passes every test and that
+every test has a form the grader verifies outside the solution's process (`checks.py`: an
+expression and a literal, or a call that must raise). Importing this module only defines data;
+nothing runs (it imports `checks`, which is data and parsing only).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import json
 import textwrap
 from pathlib import Path
 from typing import Any
+
+from agentgym.environments.code.checks import parse_check
 
 T: list[dict[str, Any]] = []
 
@@ -545,7 +549,7 @@ def rle_decode(code: str) -> str:
             count = ""
     return "".join(out)
 """,
-    ["assert rle_decode('3a1b2c') == 'aaabcc'", "assert rle_decode('12x') == 'x' * 12"],
+    ["assert rle_decode('3a1b2c') == 'aaabcc'", "assert rle_decode('12x') == 'xxxxxxxxxxxx'"],
     [
         "rle_decode('')",
         "rle_decode('1a')",
@@ -798,7 +802,7 @@ def rotate_grid(grid: list[list[int]]) -> list[list[int]]:
         "rotate_grid([[7]])",
         "rotate_grid([[1], [2], [3]])",
         "rotate_grid([[1, 2, 3], [4, 5, 6], [7, 8, 9]])",
-        "g = [[1, 2], [3, 4]]\nrotate_grid(g)\nassert g == [[1, 2], [3, 4]]",
+        "(lambda g: (rotate_grid(g), g)[-1])([[1, 2], [3, 4]])",
     ],
 )
 
@@ -1536,16 +1540,19 @@ class LRUCache:
         return len(self.items)
 """,
     [
-        "c = LRUCache(2)\nc.put('a', 1)\nc.put('b', 2)\nc.get('a')\nc.put('c', 3)\nassert c.get('b') is None and c.get('a') == 1",
-        "c = LRUCache(1)\nassert c.get('x') is None and len(c) == 0",
+        "assert (lambda c: (c.put('a', 1), c.put('b', 2), c.get('a'), c.put('c', 3), [c.get('b'), c.get('a')])[-1])"
+        "(LRUCache(2)) == [None, 1]",
+        "assert (lambda c: [c.get('x'), len(c)])(LRUCache(1)) == [None, 0]",
     ],
     [
-        "c = LRUCache(1)\nc.put(1, 'x')\nc.put(2, 'y')\nassert c.get(1) is None and c.get(2) == 'y' and len(c) == 1",
-        "c = LRUCache(2)\nc.put(1, 1)\nc.put(1, 10)\nc.put(2, 2)\nassert c.get(1) == 10 and len(c) == 2",
-        "c = LRUCache(2)\nc.put(1, 1)\nc.put(2, 2)\nc.put(1, 5)\nc.put(3, 3)\nassert c.get(2) is None and c.get(1) == 5 and c.get(3) == 3",
-        "c = LRUCache(3)\nfor k in range(10):\n    c.put(k, k * k)\nassert [c.get(k) for k in range(10)] == [None] * 7 + [49, 64, 81]",
-        "c = LRUCache(2)\nc.put('a', None)\nc.put('b', 0)\nc.get('a')\nc.put('c', 1)\nassert len(c) == 2 and c.get('b') is None",
-        "c = LRUCache(2)\nc.put('a', 1)\nc.get('zzz')\nc.put('b', 2)\nc.put('c', 3)\nassert c.get('a') is None",
+        "(lambda c: (c.put(1, 'x'), c.put(2, 'y'), [c.get(1), c.get(2), len(c)])[-1])(LRUCache(1))",
+        "(lambda c: (c.put(1, 1), c.put(1, 10), c.put(2, 2), [c.get(1), len(c)])[-1])(LRUCache(2))",
+        "(lambda c: (c.put(1, 1), c.put(2, 2), c.put(1, 5), c.put(3, 3), [c.get(2), c.get(1), c.get(3)])[-1])"
+        "(LRUCache(2))",
+        "(lambda c: ([c.put(k, k * k) for k in range(10)], [c.get(k) for k in range(10)])[-1])(LRUCache(3))",
+        "(lambda c: (c.put('a', None), c.put('b', 0), c.get('a'), c.put('c', 1), [len(c), c.get('b')])[-1])"
+        "(LRUCache(2))",
+        "(lambda c: (c.put('a', 1), c.get('zzz'), c.put('b', 2), c.put('c', 3), c.get('a'))[-1])(LRUCache(2))",
     ],
     entry_point="LRUCache",
 )
@@ -1976,6 +1983,8 @@ def build() -> list[dict[str, Any]]:
                 hidden.append(f"assert {test} == {_expected(spec['solution'], test)}")
         for test in spec["visible"] + hidden:
             _check(spec["solution"], test, entry_point)
+            if parse_check(test) is None:
+                raise ValueError(f"{spec['task_id']}: the grader cannot verify {test!r} (see checks.py)")
         records.append(
             {
                 "task_id": spec["task_id"],

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import copy
 import io
+import logging
+import secrets
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,10 +37,14 @@ from typing import Any
 from agentgym.env import Env
 from agentgym.environments.code import feedback
 from agentgym.environments.code.actions import TOOLS, ActionError, parse_action
+from agentgym.environments.code.checks import unverified
 from agentgym.environments.code.execution import ExecutionSettings, TestReport, run_snippet, run_tests
 from agentgym.environments.code.tasks import CodeTask, select_tasks, shipped_tasks
-from agentgym.sandboxes import Sandbox, SandboxSession, make_sandbox
+from agentgym.errors import NotForkable
+from agentgym.sandboxes import ExecResult, Sandbox, SandboxSession, make_sandbox
 from agentgym.types import Observation, StepResult
+
+logger = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = """\
 You are solving a Python programming task in a sandbox (Python 3, standard library only, no \
@@ -150,10 +156,14 @@ class CodeEnv(Env):
     async def _submit(self, code: str) -> StepResult:
         task = self.task
         self.solution = code
-        reports = await run_tests(self._live_session(), task, code, task.hidden_tests, self.settings, details=False)
+        self._live_session()
+        await self._close_session()
+        # A session of its own, holding nothing of the episode: files the agent left in /work
+        # (a sitecustomize.py, a json.py) would otherwise run inside the judge's interpreter.
+        async with self._sandbox.session(limits=self.settings.snippet_limits()) as grading:
+            reports = await run_tests(grading, task, code, task.hidden_tests, self.settings, details=False)
         passed, total = sum(r.passed for r in reports), len(reports)
         self.submitted = (passed, total)
-        await self._close_session()
         info = self._info()
         info.update(success=passed == total, passed=passed, total=total)
         return StepResult(
@@ -217,50 +227,70 @@ class CodeEnv(Env):
 
     async def fork(self) -> CodeEnv:
         """A copy continuing this episode in a new sandbox session holding a copy of the
-        work directory (packed and unpacked with tar inside the sandboxes)."""
+        work directory (packed and unpacked with tar inside the sandboxes). Raises
+        NotForkable, saying why, when the copy fails (the work directory over the limits, a
+        file tar cannot take or a link the unpacking rejects): never a clone with part of it."""
         clone = copy.copy(self)
         clone._np_random = copy.deepcopy(self._np_random)
         clone.visible = list(self.visible) if getattr(self, "visible", None) is not None else None
         clone._session = None
         if self._session is not None:
-            clone._session = self._sandbox.session(limits=self.settings.snippet_limits())
             archive = await _pack(self._session)
-            await _unpack(clone._session, archive)
+            clone._session = self._sandbox.session(limits=self.settings.snippet_limits())
+            try:
+                await _unpack(clone._session, archive)
+            except BaseException:
+                await clone._close_session()
+                raise
         return clone
 
 
-_ARCHIVE = ".agentgym-fork.tar"
+_REASON_CHARS = 300
 
 
 async def _pack(session: SandboxSession) -> bytes:
+    name = f".agentgym-fork-{secrets.token_hex(8)}.tar"
     code = (
         "import tarfile, os\n"
-        f"with tarfile.open({_ARCHIVE!r}, 'w') as archive:\n"
-        "    for name in sorted(os.listdir('.')):\n"
-        f"        if name != {_ARCHIVE!r}:\n"
-        "            archive.add(name)\n"
+        f"with tarfile.open({name!r}, 'x') as archive:\n"
+        "    for entry in sorted(os.listdir('.')):\n"
+        f"        if entry != {name!r}:\n"
+        "            archive.add(entry)\n"
     )
-    result = await session.run(code, fetch=[_ARCHIVE])
-    await session.run(f"import os\nos.remove({_ARCHIVE!r})")
-    return result.files.get(_ARCHIVE, b"")
+    result = await session.run(code, fetch=[name])
+    removal = await session.run(f"import os\nif os.path.lexists({name!r}):\n    os.remove({name!r})")
+    archive = result.files.get(name)
+    if not result.ok or archive is None:
+        reason = "it is over the fetch limit" if name in result.files_omitted else _failure(result)
+        raise NotForkable(f"code env: could not copy the work directory for the fork: {reason}")
+    if not removal.ok:
+        raise NotForkable(f"code env: could not remove the fork's archive: {_failure(removal)}")
+    return archive
 
 
 async def _unpack(session: SandboxSession, archive: bytes) -> None:
-    if not archive or not _has_members(archive):
-        return
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            if not tar.getmembers():
+                return
+    except tarfile.TarError as error:
+        raise NotForkable(f"code env: the fork's archive of the work directory is unreadable: {error}") from None
+    name = f".agentgym-fork-{secrets.token_hex(8)}.tar"
     code = (
         "import tarfile, os\n"
-        f"with tarfile.open({_ARCHIVE!r}) as archive:\n"
+        f"with tarfile.open({name!r}) as archive:\n"
         "    safe = {'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}\n"
         "    archive.extractall('.', **safe)\n"
-        f"os.remove({_ARCHIVE!r})\n"
+        f"os.remove({name!r})\n"
     )
-    await session.run(code, files={_ARCHIVE: archive})
+    result = await session.run(code, files={name: archive})
+    if not result.ok:
+        raise NotForkable(f"code env: could not unpack the work directory into the fork: {_failure(result)}")
 
 
-def _has_members(archive: bytes) -> bool:
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        return bool(tar.getmembers())
+def _failure(result: ExecResult) -> str:
+    text = (result.stderr.strip().splitlines() or [""])[-1] or result.stdout.strip()[-200:]
+    return f"{result.status.value}" + (f" ({text[:_REASON_CHARS]})" if text else "")
 
 
 class JsonlCodeEnv(CodeEnv):
@@ -277,3 +307,15 @@ class JsonlCodeEnv(CodeEnv):
         from agentgym.environments.code.loaders import load_jsonl_tasks
 
         super().__init__(load_jsonl_tasks(path, format, visible=visible), **kwargs)
+        self.unverified_tasks = tuple(task.task_id for task in self.tasks if unverified(task.hidden_tests))
+        """Ids of the tasks with hidden tests of no verifiable form (`checks.py`), which run whole
+        in the solution's process, so a solution written to forge its result can pass them."""
+        if self.unverified_tasks:
+            logger.warning(
+                "code-jsonl-v0: %d of %d tasks in %s have hidden tests the grader cannot verify "
+                "(they run in the solution's process): %s",
+                len(self.unverified_tasks),
+                len(self.tasks),
+                path,
+                ", ".join(self.unverified_tasks[:10]) + (" ..." if len(self.unverified_tasks) > 10 else ""),
+            )

@@ -1,6 +1,9 @@
 """Running an episode's code in its sandbox session: snippets, and test suites through the
 in-sandbox runner (`sandbox_runner.py`), with the reports parsed back.
 
+Tests go to the runner as checks (`checks.py`): the expression to evaluate and the expected
+value, which only the runner's judge sees; tests of no verifiable form go whole (unverified).
+
 Nothing here raises for anything the agent's code does: a crash, a timeout or a flood of output
 comes back as a result. Only a broken sandbox raises (`agentgym.sandboxes.SandboxError`).
 """
@@ -13,13 +16,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from agentgym.environments.code.checks import parse_check
 from agentgym.environments.code.tasks import CodeTask
 from agentgym.sandboxes import ExecResult, ExecStatus, Limits, SandboxSession
 
 SOLUTION_FILE = "solution.py"
 """Where the current solution lives in the session's work directory (`import solution`)."""
 
-OUTCOMES = ("pass", "fail", "error", "timeout", "crash")
+OUTCOMES = ("pass", "fail", "error", "timeout", "crash", "unencodable")
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,9 @@ class ExecutionSettings:
         )
 
     def suite_limits(self, tests: int) -> Limits:
-        seconds = min(3600.0, self.test_timeout_s * max(tests, 1) + 5.0)
+        # The judge waits at most 5 s for the solution's process to start and each test's
+        # time plus 0.5 s; its own start and report fit in the rest.
+        seconds = min(3600.0, (self.test_timeout_s + 0.5) * max(tests, 1) + 10.0)
         return Limits(wall_s=seconds, cpu_s=seconds, memory_mb=self.memory_mb, max_output_bytes=1 << 20)
 
 
@@ -81,15 +87,17 @@ async def run_tests(
     details: bool,
 ) -> list[TestReport]:
     """Save `solution` as the session's current solution and run `tests` against it; one report
-    per test, in order. With `details` False the reports carry outcomes only (hidden tests)."""
-    nonce = f"@@agentgym-results-{secrets.token_hex(8)}@@"
+    per test, in order. With `details` False the reports carry outcomes only (hidden tests).
+    Only `tests` and the task's setup enter the session (never the task's other tests)."""
+    nonce = f"@@agentgym-results-{secrets.token_hex(16)}@@"
     request = {
         "mode": "tests",
         "nonce": nonce,
         "solution": solution,
         "setup": task.setup,
         "entry_point": task.entry_point,
-        "tests": list(tests),
+        "tests": [test_request(test) for test in tests],
+        "float_tolerance": task.float_tolerance,
         "timeout_s": settings.test_timeout_s,
         "details": details,
     }
@@ -100,6 +108,12 @@ async def run_tests(
         limits=settings.suite_limits(len(tests)),
     )
     return parse_reports(result, nonce, len(tests), details=details)
+
+
+def test_request(test: str) -> dict[str, object]:
+    """What the runner gets for `test`: its check, or the whole source when it has none."""
+    check = parse_check(test)
+    return check.as_request() if check is not None else {"script": test}
 
 
 def parse_reports(result: ExecResult, nonce: str, count: int, *, details: bool) -> list[TestReport]:

@@ -15,12 +15,20 @@ STREAM_CHARS = 1500
 TEST_DETAIL_CHARS = 600
 TEST_OUTPUT_CHARS = 300
 
-_OUTCOME_LABEL = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "timeout": "TIMEOUT", "crash": "CRASH"}
+_OUTCOME_LABEL = {
+    "pass": "PASS",
+    "fail": "FAIL",
+    "error": "ERROR",
+    "timeout": "TIMEOUT",
+    "crash": "CRASH",
+    "unencodable": "FAIL",
+}
 _OUTCOME_NAME = {
     "fail": "wrong answer",
     "error": "exception",
     "timeout": "time limit",
     "crash": "crash",
+    "unencodable": "value not plain data",
 }
 
 

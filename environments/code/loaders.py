@@ -7,8 +7,9 @@ field. The formats:
 - `humaneval`: `task_id`, `prompt`, `test` (a module defining `check(candidate)`),
   `entry_point`, optional `canonical_solution` (the reference is `prompt + canonical_solution`).
   The hidden tests are the asserts of `check`, one test each, when its body is nothing but
-  asserts on `candidate`; otherwise the one test `check(candidate)`. The `test` module runs as
-  the tests' setup. The visible tests are the prompt's doctest examples (`>>> f(1)` / `2`, up
+  asserts on `candidate`; otherwise one test: the source of `check` and `check(candidate)`.
+  The rest of the `test` module (without `check`, which holds the hidden tests) runs as the
+  tests' setup, also for the visible tests. The visible tests are the prompt's doctest examples (`>>> f(1)` / `2`, up
   to three), which the agent sees in the prompt anyway.
 - `mbpp`: `task_id`, `text`, `code`, `test_list` (assert statements), optional
   `test_setup_code` and `challenge_test_list`. The entry point is the first function the first
@@ -125,29 +126,41 @@ def _humaneval(record: dict[str, Any], where: _Where, visible: int) -> CodeTask:
     if not entry_point.isidentifier():
         raise where.error(f"entry_point {entry_point!r} is not a Python name", "entry_point")
     solution = prompt + where.text(record, "canonical_solution", "")
+    module = _parse(test, where, "test")
+    setup, check = _split_check(test, module)
+    if check is None:
+        raise where.error("field 'test' defines no function check(candidate)", "test")
     return CodeTask(
         task_id=str(record["task_id"]),
         prompt=prompt,
         entry_point=entry_point,
         solution=solution,
         visible_tests=_doctest_asserts(prompt),
-        hidden_tests=_check_asserts(_parse(test, where, "test")),
-        setup=test,
+        hidden_tests=_check_asserts(check, test),
+        setup=setup,
     )
 
 
-def _check_asserts(module: ast.Module) -> tuple[str, ...]:
-    """The asserts of `check(candidate)`, one test each, or the single test `check(candidate)`."""
+def _split_check(source: str, module: ast.Module) -> tuple[str, ast.FunctionDef | None]:
+    """(the module's source without its `check` functions, the last `check`)."""
     checks = [node for node in module.body if isinstance(node, ast.FunctionDef) and node.name == "check"]
-    if not checks:
-        return ("check(candidate)",)
-    check = checks[-1]
+    lines = source.splitlines(keepends=True)
+    for node in reversed(checks):
+        start = min([node.lineno] + [decorator.lineno for decorator in node.decorator_list]) - 1
+        del lines[start : node.end_lineno]
+    return "".join(lines), (checks[-1] if checks else None)
+
+
+def _check_asserts(check: ast.FunctionDef, source: str) -> tuple[str, ...]:
+    """The asserts of `check(candidate)`, one test each, or the single test that defines
+    `check` and calls `check(candidate)`."""
+    whole = (ast.get_source_segment(source, check) or ast.unparse(check)) + "\n\n\ncheck(candidate)\n"
     params = [arg.arg for arg in check.args.args]
     body = [s for s in check.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
-    if params != ["candidate"] or not body or not all(isinstance(s, ast.Assert) for s in body):
-        return ("check(candidate)",)
+    if params != ["candidate"] or check.decorator_list or not body or not all(isinstance(s, ast.Assert) for s in body):
+        return (whole,)
     asserts = [ast.unparse(s) for s in body if not (isinstance(s.test, ast.Constant) and s.test.value is True)]
-    return tuple(asserts) or ("check(candidate)",)
+    return tuple(asserts) or (whole,)
 
 
 def _doctest_asserts(prompt: str) -> tuple[str, ...]:

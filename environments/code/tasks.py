@@ -3,8 +3,11 @@
 A task is a function to write: `prompt` (the stub and its description, shown to the agent),
 `entry_point` (the function's name), a reference `solution` (a complete module), `visible_tests`
 (shown to the agent and run by its test action) and `hidden_tests` (run on submit, never shown).
-A test is Python source that runs in the solution's namespace, with `candidate` bound to the
-entry point, after `setup`; it passes when it raises nothing (usually one `assert`).
+A test is Python source over the solution's namespace, with `candidate` bound to the entry
+point, after `setup`: usually `assert CALL == LITERAL`, which the grader checks without trusting
+the solution's process (`checks.py`); other tests pass when they raise nothing, run in that
+process (unverified). `float_tolerance` > 0 lets floats returned by the solution differ from the
+expected ones by that much (relative, or absolute near zero); 0 (default) compares exactly.
 
 The shipped set (`tasks.json`) was written for agentgym: every task has a difficulty (`easy`,
 `medium`, `hard`), 2-3 visible and at least 5 hidden tests. Code fields in the JSON may be a
@@ -50,6 +53,7 @@ class CodeTask:
     setup: str = ""
     difficulty: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+    float_tolerance: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.task_id:
@@ -82,6 +86,11 @@ class CodeTask:
                 if not isinstance(items, list) or not all(isinstance(item, (str, list)) for item in items):
                     raise fail(f"field {name!r} must be a list of strings", name)
                 values[name] = tuple(_code(item, name, fail) for item in items)
+        if "float_tolerance" in record:
+            tolerance = record["float_tolerance"]
+            if type(tolerance) not in (int, float) or not 0 <= tolerance < 1:
+                raise fail("field 'float_tolerance' must be a number in [0, 1)", "float_tolerance")
+            values["float_tolerance"] = float(tolerance)
         unknown = set(record) - {f for f in cls.__dataclass_fields__}
         if unknown:
             raise fail(f"unknown fields {sorted(unknown)}", sorted(unknown)[0])

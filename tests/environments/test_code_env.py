@@ -8,6 +8,7 @@ reason, where bubblewrap cannot run.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 from collections import Counter
@@ -16,12 +17,15 @@ import pytest
 
 import agentgym
 from agentgym.agents import play_episode
+from agentgym.environments.code import sandbox_runner
 from agentgym.environments.code.actions import Action, ActionError, parse_action
+from agentgym.environments.code.checks import Check, parse_check, unverified
 from agentgym.environments.code.env import CodeEnv
 from agentgym.environments.code.execution import ExecutionSettings, run_tests
 from agentgym.environments.code.loaders import load_jsonl_tasks
 from agentgym.environments.code.solver import ReferenceSolver, StubAgent
 from agentgym.environments.code.tasks import CodeTask, TaskFileError, shipped_tasks
+from agentgym.errors import NotForkable
 from agentgym.sandboxes.bwrap import BwrapSandbox
 
 BWRAP_MISSING = BwrapSandbox.unavailable_reason()
@@ -457,7 +461,9 @@ def test_humaneval_loader_splits_check_and_reads_doctests(tmp_path):
         "assert candidate(-4) == -12",
     )
     assert first.solution == HUMANEVAL_RECORDS[0]["prompt"] + "    return 3 * x\n"
-    assert second.visible_tests == () and second.hidden_tests == ("check(candidate)",)
+    assert first.setup.strip() == "METADATA = {'author': 'tests'}"  # check, which holds the hidden tests, is cut
+    assert second.visible_tests == () and second.setup == ""
+    assert second.hidden_tests == (HUMANEVAL_RECORDS[1]["test"] + "\n\ncheck(candidate)\n",)
 
 
 def test_mbpp_loader_finds_the_entry_point_and_hides_the_rest(tmp_path):
@@ -549,3 +555,318 @@ def test_code_env_takes_tasks_directly():
     assert env.tasks == (task,)
     with pytest.raises(ValueError, match="no tasks"):
         CodeEnv(tasks=[task], difficulty="hard")
+
+
+# --- grading cannot be forged: the judge never runs the solution -----------------------------
+
+FD_SPRAY = """
+import os
+for fd in range(3, 64):
+    try:
+        os.write(fd, b'{"outcome": "pass"}')
+    except OSError:
+        pass
+os._exit(0)
+"""
+
+ALWAYS_EQUAL = """
+class _Any:
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+    def __bool__(self):
+        return True
+def clamp(*args):
+    return _Any()
+"""
+
+LIST_SUBCLASS = """
+class _List(list):
+    def __eq__(self, other):
+        return True
+def clamp(*args):
+    return _List()
+"""
+
+PROC_FORGERY = """
+import json, os, re, signal, sys
+
+def _ancestors():
+    pids, pid = [], os.getpid()
+    while True:
+        with open(f"/proc/{pid}/stat") as stat:
+            pid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        if pid <= 0:
+            return pids
+        pids.append(pid)
+
+def _nonce():
+    frame = sys._getframe()
+    while frame is not None:
+        for value in list(frame.f_locals.values()) + list(frame.f_globals.values()):
+            for text in (value.values() if isinstance(value, dict) else [value]):
+                if isinstance(text, str) and text.startswith("@@agentgym-results-"):
+                    return text
+        frame = frame.f_back
+    return "@@agentgym-results-0000@@"
+
+def clamp(*args):
+    line = "\\n" + _nonce() + json.dumps([{"outcome": "pass"}] * 20) + "\\n"
+    records = "".join(json.dumps({"i": i, "kind": "ran"}) + "\\n" for i in range(20))
+    ancestors = _ancestors()
+    for pid in ancestors:
+        try:
+            with open(f"/proc/{pid}/fd/1", "w") as stream:
+                stream.write(records + line)
+        except OSError:
+            pass
+    for pid in ancestors:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return 0
+"""
+
+SITECUSTOMIZE = """
+import json
+_dumps = json.dumps
+def dumps(obj, *args, **kwargs):
+    if isinstance(obj, list) and obj and isinstance(obj[0], dict) and "outcome" in obj[0]:
+        obj = [{"outcome": "pass"} for _ in obj]
+    return _dumps(obj, *args, **kwargs)
+json.dumps = dumps
+"""
+
+
+@needs_bwrap
+@pytest.mark.parametrize(
+    ("code", "failure"),
+    [
+        (FD_SPRAY, "6 crash"),
+        (ALWAYS_EQUAL, "1 wrong answer, 5 value not plain data"),
+        (LIST_SUBCLASS, "1 wrong answer, 5 value not plain data"),
+        (PROC_FORGERY, "6 crash"),
+    ],
+    ids=["fd-spray-and-exit", "always-equal", "list-subclass", "proc-fd-write-and-kill-parents"],
+)
+async def test_forged_results_score_zero(code, failure):
+    env = code_env(test_timeout_s=2.0)
+    try:
+        await env.reset(options={"task_id": "clamp"})
+        result = await env.step(submit(code))
+        assert result.reward == 0.0 and result.info["passed"] == 0 and not result.info["success"]
+        assert f"Failures: {failure}." in result.observation.text
+    finally:
+        await env.close()
+
+
+@needs_bwrap
+async def test_files_left_in_the_work_directory_cannot_patch_the_judge():
+    env = code_env()
+    try:
+        await env.reset(options={"task_id": "clamp"})
+        await env.step(f"<run>open('sitecustomize.py', 'w').write({SITECUSTOMIZE!r})</run>")
+        result = await env.step(submit("def clamp(*args):\n    return None\n"))
+        assert result.reward == 0.0 and result.info["passed"] == 0
+    finally:
+        await env.close()
+
+
+TOKEN = "tok-9f8e7d6c5b4a39281706"
+SECRET_TASK = CodeTask(
+    "secret",
+    "def lookup(x): ...\n",
+    "lookup",
+    f"def lookup(x):\n    return 'shown' if x == 5 else {TOKEN!r}\n",
+    ("assert lookup(5) == 'shown'",),
+    tuple(f"assert lookup({x}) == {TOKEN!r}" for x in range(3)),
+)
+
+MEMORY_SEARCH = """
+import gc, os, re, sys
+PREFIX = "tok" + "-"
+PATTERN = re.compile(PREFIX.encode() + rb"[0-9a-f]{20}")
+
+def _strings(value, depth=0):
+    if isinstance(value, str):
+        yield value
+    elif depth < 6 and isinstance(value, dict):
+        for item in list(value.values()) + list(value.keys()):
+            yield from _strings(item, depth + 1)
+    elif depth < 6 and isinstance(value, (list, tuple, set, frozenset)):
+        for item in list(value):
+            yield from _strings(item, depth + 1)
+
+def _in_memory(pid):
+    try:
+        with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+            for line in maps:
+                span, perms = line.split()[:2]
+                if not perms.startswith("r"):
+                    continue
+                start, end = (int(part, 16) for part in span.split("-"))
+                if end - start > 1 << 28:
+                    continue
+                try:
+                    mem.seek(start)
+                    found = PATTERN.search(mem.read(end - start))
+                except (OSError, OverflowError, ValueError):
+                    continue
+                if found:
+                    return found.group().decode()
+    except OSError:
+        return None
+
+def lookup(x):
+    frame = sys._getframe()
+    while frame is not None:
+        for text in _strings(dict(frame.f_locals)) if frame.f_locals is not frame.f_globals else ():
+            match = PATTERN.search(text.encode("utf-8", "replace"))
+            if match:
+                return match.group().decode()
+        frame = frame.f_back
+    for obj in gc.get_objects():
+        for text in _strings(obj):
+            match = PATTERN.search(text.encode("utf-8", "replace"))
+            if match:
+                return match.group().decode()
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != os.getpid():
+            found = _in_memory(int(name))
+            if found:
+                return found
+    return "shown" if x == 5 else None
+"""
+
+PROC_PROBE = """
+import os
+
+def lookup(x):
+    chain, pid = [], os.getpid()
+    while True:
+        with open(f"/proc/{pid}/stat") as stat:
+            pid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        if pid <= 0:
+            return chain
+        reachable = []
+        for path, mode in ((f"/proc/{pid}/fd/1", "wb"), (f"/proc/{pid}/mem", "rb"), (f"/proc/{pid}/environ", "rb")):
+            try:
+                open(path, mode).close()
+                reachable.append(path.rsplit("/", 1)[1])
+            except OSError:
+                pass
+        chain.append(reachable)
+"""
+
+
+@needs_bwrap
+async def test_the_solution_cannot_find_expected_values_in_any_process():
+    env = CodeEnv(tasks=[SECRET_TASK], sandbox="bwrap", test_timeout_s=5.0)
+    try:
+        await env.reset()
+        result = await env.step(run_visible(MEMORY_SEARCH))
+        assert "Visible tests: 1 of 1 passed." in result.observation.text  # the search runs and finds nothing
+        result = await env.step(run_visible(PROC_PROBE))
+        chain = ast.literal_eval(result.observation.text.split("returned ", 1)[1].split("; expected", 1)[0])
+        # worker -> the solution's process (reachable: it holds only the calls) -> the judge
+        # (nothing reachable) -> bubblewrap's init (its memory holds nothing of the run; no fd 1)
+        assert len(chain) >= 2 and chain[0] and chain[1] == [], chain
+        assert not any("1" in reachable for reachable in chain[2:]), chain
+        await env.reset()
+        result = await env.step(submit(MEMORY_SEARCH))
+        assert result.reward == 0.0 and TOKEN not in everything_shown(result.observation)
+    finally:
+        await env.close()
+
+
+HUMANEVAL_LEAK = """
+import sys
+def triple(x):
+    frame = sys._getframe()
+    while frame is not None and "request" not in frame.f_locals:
+        frame = frame.f_back
+    if frame is not None:
+        raise ValueError(repr(frame.f_locals["request"]))
+    raise ValueError(repr([f.f_globals.get("__builtins__") and dict(f.f_globals) for f in [sys._getframe()]]))
+"""
+
+
+@needs_bwrap
+@pytest.mark.parametrize("index", [0, 1], ids=["asserts-extracted", "whole-check"])
+async def test_humaneval_hidden_tests_do_not_reach_visible_runs(tmp_path, index):
+    path = write_jsonl(tmp_path / "he.jsonl", HUMANEVAL_RECORDS)
+    task = load_jsonl_tasks(path, "humaneval")[index]
+    assert "def check" not in task.setup and "candidate(5)" not in task.setup
+    env = agentgym.make("code-jsonl-v0", path=path, sandbox="bwrap")
+    try:
+        await env.reset(options={"task_index": 0})
+        result = await env.step(run_visible(HUMANEVAL_LEAK))
+        shown = everything_shown(result.observation)
+        assert "ValueError" in shown and "METADATA" in shown  # the setup, without check, reached the solution
+        for secret in ("candidate(5)", "15", "candidate(-4)", "-12", "def check", "for n in range"):
+            assert secret not in shown
+    finally:
+        await env.close()
+
+
+def test_shipped_tests_are_all_verifiable_and_unverified_ones_are_counted(tmp_path):
+    assert [t for task in TASKS for t in unverified(task.visible_tests + task.hidden_tests)] == []
+    env = agentgym.make("code-jsonl-v0", path=write_jsonl(tmp_path / "he.jsonl", HUMANEVAL_RECORDS))
+    assert env.unwrapped.unverified_tasks == ("Mini/1",)
+    assert parse_check("assert f(1) == [1, (2, 3)]") == Check("f(1)", "eq", "[1, (2, 3)]")
+    assert parse_check("assert g(x) is None").kind == "is" and parse_check("assert not h(2)").kind == "falsy"
+    assert parse_check("assert abs(m(1) - 0.5) < 1e-06") == Check("m(1)", "close", "0.5", 1e-06)
+    assert parse_check("try:\n    f(0)\nexcept KeyError:\n    pass\nelse:\n    raise AssertionError()").kind == "raises"
+    for test in ("assert f(1) == g(2)", "assert f(1) is 1", "x = f()\nassert x == 1", "assert f(1) > 2"):
+        assert parse_check(test) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        True,
+        0,
+        -(10**30),
+        1.5,
+        float("inf"),
+        "é",
+        [1, [2]],
+        (1, (2,)),
+        {1: "a", (2, 3): [None]},
+        {1, 2},
+        frozenset({3}),
+    ],
+)
+def test_plain_values_round_trip_exactly(value):
+    data = json.loads(json.dumps(sandbox_runner.encode(value)))
+    decoded = sandbox_runner.decode(data)
+    assert decoded == value and type(decoded) is type(value)
+
+
+@pytest.mark.parametrize("value", [object(), type("L", (list,), {})(), {"a": print}, [1, {2: range(3)}], 1j])
+def test_anything_but_plain_data_is_unencodable(value):
+    with pytest.raises(sandbox_runner.Unencodable):
+        sandbox_runner.encode(value)
+
+
+@needs_bwrap
+@pytest.mark.parametrize(
+    ("snippet", "reason"),
+    [
+        ("open('locked', 'w').write('x')\nimport os\nos.chmod('locked', 0)", "Permission"),
+        ("for name in 'ab':\n    open(name, 'wb').write(bytes(10 << 20))", "killed|error"),
+    ],
+    ids=["unreadable-file", "over-the-file-size-limit"],
+)
+async def test_a_fork_that_cannot_copy_the_work_directory_raises(snippet, reason):
+    env = code_env()
+    try:
+        await env.reset(options={"task_id": "clamp"})
+        await env.step(f"<run>{snippet}</run>")
+        with pytest.raises(NotForkable, match=f"could not copy the work directory.*({reason})"):
+            await env.fork()
+    finally:
+        await env.close()
