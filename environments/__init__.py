@@ -19,6 +19,8 @@ FAMILIES = (
     "twentyq",
     "code",
     "search",
+    "web",
+    "gui",
 )
 """Modules of this package that have a `register()` function."""
 

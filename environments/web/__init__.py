@@ -8,7 +8,8 @@ points, so nothing heavy (Playwright, Chromium) is imported or started before on
 
 
 def register() -> None:
-    """Register the web environments (none yet)."""
-    from agentgym.environments.web import webshop
+    """Register the web environments: the web shop and the MiniWoB++ tasks."""
+    from agentgym.environments.web import miniwob, webshop
 
     webshop.register()
+    miniwob.register()
