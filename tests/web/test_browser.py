@@ -64,7 +64,8 @@ async def site() -> AsyncIterator[str]:
 
 @pytest.fixture
 async def pool() -> AsyncIterator[BrowserPool]:
-    pool = BrowserPool(BrowserSettings(max_browsers=2, max_contexts_per_browser=2, acquire_timeout_s=10))
+    settings = BrowserSettings(max_browsers=2, max_contexts_per_browser=2, acquire_timeout_s=10, spare_sessions=0)
+    pool = BrowserPool(settings)
     yield pool
     await pool.close()
 
@@ -145,6 +146,43 @@ async def test_viewport_per_session(pool: BrowserPool) -> None:
     assert await small.page.evaluate("[innerWidth, innerHeight]") == [160, 210]
     default = await pool.new_session()
     assert await default.page.evaluate("[innerWidth, innerHeight]") == [1280, 720]
+
+
+async def spare_ready(pool: BrowserPool) -> None:
+    for _ in range(200):
+        if pool._spares:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("no spare context was prepared")
+
+
+async def test_spare_contexts_serve_the_next_session_and_respect_the_limit(site: str) -> None:
+    settings = BrowserSettings(max_browsers=1, max_contexts_per_browser=3, spare_sessions=1, acquire_timeout_s=10)
+    async with BrowserPool(settings) as pool:
+        first = await pool.new_session()
+        await first.goto(site)
+        await first.goto(site)  # cookie and storage set
+        await spare_ready(pool)
+        spare_context = pool._spares[0][1]
+        assert pool.sessions == 1
+        second = await pool.new_session(viewport=(160, 210))
+        assert second.context is spare_context
+        assert await second.page.evaluate("[innerWidth, innerHeight]") == [160, 210]
+        await second.goto(site)
+        assert await second.page.text_content("#out") == '{"cookie":"","local":null}'
+        third = await pool.new_session()  # no room for a spare beside three sessions
+        await asyncio.sleep(0.3)
+        assert not pool._spares and pool.sessions == 3
+        with pytest.raises(PoolExhausted):
+            await pool.new_session(timeout_s=0.3)
+        await third.close()
+        await second.close()
+        await spare_ready(pool)  # beside one session
+        # callers who need other context options do not take the spare; when the pool is full,
+        # a waiting caller evicts it rather than wait
+        custom = [await asyncio.wait_for(pool.new_session(locale="de-DE", timeout_s=5), 10) for _ in range(2)]
+        assert await custom[1].page.evaluate("navigator.language") == "de-DE"
+        assert pool.sessions == 3 and not pool._spares
 
 
 # --- crashes -------------------------------------------------------------------------------
@@ -247,7 +285,7 @@ def test_shared_pools_of_closed_loops_are_killed() -> None:
         shared_pool()  # sweeps pools of closed loops
 
     asyncio.run(touch())
-    assert not [ref for ref in started if _procs.alive(ref)]
+    assert _procs.wait_gone(started, 5.0) == []
 
 
 def test_nothing_survives_a_script_that_never_closes() -> None:
