@@ -63,7 +63,7 @@ def _descendant_memory(root: int) -> tuple[int, int]:
     return pss, rss
 
 
-def worker(task: str, index: int, resets: int, steps: int, barrier, out) -> None:  # type: ignore[no-untyped-def]
+def worker(task: str, index: int, resets: int, steps: int, delay: float | None, barrier, out) -> None:  # type: ignore[no-untyped-def]
     import miniwob
 
     os.environ.setdefault(
@@ -73,7 +73,9 @@ def worker(task: str, index: int, resets: int, steps: int, barrier, out) -> None
     import browsergym.miniwob  # noqa: F401  (registers the tasks)
     import gymnasium as gym
 
-    env = gym.make(f"browsergym/miniwob.{task}")
+    kwargs = {} if delay is None else {"pre_observation_delay": delay}
+    env = gym.make(f"browsergym/miniwob.{task}", **kwargs)
+    env.reset(seed=999_999 - index)  # warm-up, untimed, as in bench_web.py
     barrier.wait()
     start = time.perf_counter()
     for r in range(resets):
@@ -94,10 +96,10 @@ def worker(task: str, index: int, resets: int, steps: int, barrier, out) -> None
     out.put((reset_time, busy, pss, rss))
 
 
-def measure(task: str, n: int, resets: int, steps: int) -> dict:
+def measure(task: str, n: int, resets: int, steps: int, delay: float | None = None) -> dict:
     ctx = mp.get_context("spawn")
     barrier, out = ctx.Barrier(n), ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(task, i, resets, steps, barrier, out)) for i in range(n)]
+    procs = [ctx.Process(target=worker, args=(task, i, resets, steps, delay, barrier, out)) for i in range(n)]
     for p in procs:
         p.start()
     results = [out.get(timeout=1800) for _ in procs]
@@ -113,7 +115,10 @@ def measure(task: str, n: int, resets: int, steps: int) -> dict:
         "noop_steps_per_s": n * steps / mean_busy,
         "pss_mib_per_session": sum(r[2] for r in results) / MIB / n,
         "rss_mib_per_session": sum(r[3] for r in results) / MIB / n,
-        "notes": ["sync env per process; browser relaunched each reset; default pre_observation_delay 0.5 s"],
+        "notes": [
+            "sync env per process; browser relaunched each reset; pre_observation_delay "
+            + ("0.5 s (default)" if delay is None else f"{delay:g} s")
+        ],
     }
 
 
@@ -123,10 +128,12 @@ def main() -> None:
     parser.add_argument("--n", nargs="+", type=int, default=[1, 4])
     parser.add_argument("--resets", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--pre-observation-delay", type=float, default=None, help="default: BrowserGym's (0.5 s)")
     args = parser.parse_args()
     for task in args.tasks:
         for n in args.n:
-            print(json.dumps(measure(task, n, args.resets, args.steps)), flush=True)
+            row = measure(task, n, args.resets, args.steps, args.pre_observation_delay)
+            print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 For each environment and concurrency N (one asyncio task per environment, all on one event
 loop, browser sessions from the loop's shared pool: 2 Chromium processes x 8 contexts):
 
-- resets/s: N workers each reset `--resets` times back to back; total resets / wall time.
+- resets/s: after one untimed warm-up reset each (it launches Chromium), N workers each reset
+  `--resets` times back to back; total resets / wall time.
 - steps/s (noop): after one reset, each worker sends `--steps` do-nothing actions (MiniWoB:
   `wait()`, webshop: an unknown click, i.e. an invalid action that still renders the page);
   an episode that ends is reset untimed. Total steps / mean per-worker stepping time.
@@ -90,6 +91,9 @@ async def measure(env_id: str, n: int, resets: int, steps: int, episodes: int) -
     row = Row("agentgym", env_id, n)
     envs = [agentgym.make(env_id) for _ in range(n)]
     try:
+        # warm-up (untimed): the first reset launches Chromium / builds the catalogue
+        await asyncio.gather(*(env.reset(seed=i) for i, env in enumerate(envs)))
+
         # resets
         async def resetter(i: int) -> None:
             for r in range(resets):

@@ -393,7 +393,6 @@ class BrowserPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._idle_handle: asyncio.TimerHandle | None = None
-        self._idle_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._spares: list[tuple[_Browser, Any, Any]] = []  # (slot, context, page), ready to hand out
         self._making_spare = False
@@ -601,8 +600,9 @@ class BrowserPool:
     def _pick(self) -> _Browser | None:
         live = [slot for slot in self._slots if not slot.dead and not slot.closing]
         with_room = [slot for slot in live if slot.load < self.settings.max_contexts_per_browser]
-        best = min(with_room, key=lambda slot: slot.load, default=None)
-        if best is not None and best.load == 0:
+        # placement by sessions, not spares: a browser holding only a spare counts as idle
+        best = min(with_room, key=lambda slot: (slot.load - slot.spares, slot.load), default=None)
+        if best is not None and best.load == best.spares:
             return best
         if len(live) < self.settings.max_browsers:
             slot = _Browser()

@@ -482,3 +482,14 @@ async def test_a_page_stuck_in_a_script_is_given_up_as_crashed(pool: BrowserPool
         await session.screenshot()
     await asyncio.wait_for(session.close(), 15)
     assert '"calm"' in (await dom.element_tree(neighbour.page)).text
+
+
+async def test_one_session_at_a_time_runs_one_browser() -> None:
+    """An environment that closes its session and opens the next (a served env's resets) keeps
+    using one Chromium, whether or not the spare is ready."""
+    async with BrowserPool(BrowserSettings(max_browsers=2, spare_sessions=1)) as pool:
+        for _ in range(6):
+            session = await pool.new_session()
+            await session.page.set_content("<p>x</p>")
+            await session.close()
+        assert pool.launches == 1
