@@ -191,7 +191,7 @@ class MiniWoBEnv(Env):
         if action.name == "click":
             await click_visible(page, args["id"])
         elif action.name == "fill":
-            await fill_element(page, args["id"], args["text"], timeout_s=2.0)
+            await fill_element(page, args["id"], args["text"], timeout_s=5.0)
         elif action.name == "press":
             await press_key(page, args["key"])
         elif action.name == "type":

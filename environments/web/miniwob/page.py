@@ -103,7 +103,7 @@ _VISIBLE_POINT_JS = """
 """
 
 
-async def click_visible(page: Any, element_id: int, *, timeout_s: float = 2.0) -> None:
+async def click_visible(page: Any, element_id: int, *, timeout_s: float = 5.0) -> None:
     """Click an element as a person would: at its centre, or, when another element covers the
     centre (MiniWoB overlaps buttons on purpose), at a point of it that is not covered.
     Raises `dom.ElementNotFound` / `dom.ActionFailed` like `dom.click_element`."""
