@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import logging
 import os
 import shutil
 import uuid
@@ -43,7 +44,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentgym.environments.web import _procs
+from agentgym.environments.web import _features, _procs
 from agentgym.errors import AgentGymError
 
 __all__ = [
@@ -79,8 +80,11 @@ DEFAULT_ARGS = (
     "--mute-audio",
 )
 """Chromium flags every launch gets: no sandbox (containers), no GPU, and no background
-traffic (the machines often have no network, and Chromium would keep retrying)."""
+traffic (the machines often have no network, and Chromium would keep retrying). A launch also
+gets one merged `--disable-features` (see `_features`: Playwright's list, the omnibox WebUI
+pages headless never shows, and any from `extra_args`)."""
 
+_log = logging.getLogger(__name__)
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
@@ -642,7 +646,7 @@ class BrowserPool:
 
     async def _launch(self, slot: _Browser) -> None:
         playwright = await self._start_playwright()
-        args = [*DEFAULT_ARGS, *self.settings.extra_args]
+        args = _features.merged_args([*DEFAULT_ARGS, *self.settings.extra_args])
         env = {**os.environ, _procs.OWNER_VAR: str(os.getpid()), _procs.TOKEN_VAR: slot.token}
         _LIVE_LAUNCHES[slot.token] = None
         try:
@@ -666,6 +670,10 @@ class BrowserPool:
             None,
         )
         _LIVE_LAUNCHES[slot.token] = slot.pid
+        if not _features.learn_from_command_line(slot.pid):
+            _log.warning(
+                "Playwright's --disable-features list changed; merged it from the command line for next launches"
+            )
         slot.browser.on("disconnected", lambda _browser: self._on_disconnected(slot))
 
     def _on_disconnected(self, slot: _Browser) -> None:

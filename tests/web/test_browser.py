@@ -493,3 +493,21 @@ async def test_one_session_at_a_time_runs_one_browser() -> None:
             await session.page.set_content("<p>x</p>")
             await session.close()
         assert pool.launches == 1
+
+
+async def test_one_disable_features_switch_keeps_playwrights_list() -> None:
+    """Chromium keeps only the last --disable-features: the pool merges Playwright's, its own and
+    the caller's into one, and the omnibox WebUI pages of new headless are gone."""
+    if not os.path.exists("/proc/self/cmdline"):
+        pytest.skip("reads the browser's command line from /proc")
+    settings = BrowserSettings(max_browsers=1, spare_sessions=0, extra_args=["--disable-features=Translate"])
+    async with BrowserPool(settings) as pool:
+        session = await pool.new_session()
+        with open(f"/proc/{session.browser_pid}/cmdline", "rb") as f:
+            argv = f.read().decode().split("\0")
+        switches = [arg.split("=", 1)[1].split(",") for arg in argv if arg.startswith("--disable-features=")]
+        assert set(switches[0]) <= set(switches[-1])  # Playwright's list survives
+        assert {"MediaRouter", "Translate", "WebUIOmniboxPopup"} <= set(switches[-1])
+        cdp = await session.context.browser.new_browser_cdp_session()
+        targets = (await cdp.send("Target.getTargets", {"filter": [{}]}))["targetInfos"]
+        assert [t["type"] for t in targets if "omnibox" in t["url"]] == []
