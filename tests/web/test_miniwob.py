@@ -284,10 +284,11 @@ async def test_oracle_through_a_served_environment(run_agent):
 
 @needs_browser
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ORACLE_TASKS)
-async def test_oracle_and_random_on_20_seeds(run_agent, task):
-    report = await run_agent(env_id(task), lambda seed: MiniWoBOracle(task), range(20))
-    random_report = await run_agent(env_id(task), RandomClicker, range(20))
+@pytest.mark.parametrize("task", [task for task in ORACLE_TASKS if task not in FAST_ORACLE_TASKS])
+async def test_oracle_and_random_on_the_other_chosen_tasks(run_agent, task):
+    """The chosen tasks the default run leaves out, on 10 seeds (docs/environments.md has 20)."""
+    report = await run_agent(env_id(task), lambda seed: MiniWoBOracle(task), range(10))
+    random_report = await run_agent(env_id(task), RandomClicker, range(10))
     print(f"{task}: oracle {report.success_rate:.2f} random {random_report.success_rate:.2f}")
     assert report.success_rate >= 0.9
     assert random_report.success_rate <= report.success_rate
