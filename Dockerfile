@@ -11,7 +11,10 @@ COPY agentgym ./agentgym
 COPY environments ./environments
 COPY sandboxes ./sandboxes
 COPY trainers ./trainers
-RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" \
+# The web extra drives Debian's Chromium (Playwright's own browser download is never used).
+RUN case ",$EXTRAS," in *,web,*) apt-get update && apt-get install -y --no-install-recommends chromium \
+        && rm -rf /var/lib/apt/lists/* ;; esac \
+    && pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" \
     && useradd --create-home --uid 10001 agentgym
 USER agentgym
 
