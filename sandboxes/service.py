@@ -41,7 +41,6 @@ from agentgym.sandboxes.service_protocol import (
     RunRequest,
     WriteFilesRequest,
     WrittenResponse,
-    validation_problems,
 )
 from agentgym.sandboxes.service_sessions import SessionRegistry
 from agentgym.sandboxes.types import (
@@ -52,6 +51,7 @@ from agentgym.sandboxes.types import (
     SandboxUnavailable,
     UnsupportedLanguage,
 )
+from agentgym.server.errors import error_response, http_error, internal_error, validation_problems
 from agentgym.server.protocol import ServiceError
 from agentgym.server.run import bind, stop_signal
 
@@ -98,8 +98,6 @@ class ServiceState:
 
 STATE = web.AppKey("sandbox_service", ServiceState)
 
-_HTTP_ERROR_TYPES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
-
 
 def create_app(sandbox: Sandbox, config: ServiceConfig | None = None) -> web.Application:
     """The aiohttp application serving `sandbox` with `config`; closing the application
@@ -131,12 +129,6 @@ def _json(model: BaseModel, status: int = 200) -> web.Response:
     return web.Response(body=model.model_dump_json(), status=status, content_type="application/json")
 
 
-def _error(error: ServiceError) -> web.Response:
-    return web.Response(
-        body=error.body().model_dump_json(), status=error.status, content_type="application/json", headers=error.headers
-    )
-
-
 def _sandbox_error(error: SandboxError) -> ServiceError:
     if isinstance(error, (InvalidPath, UnsupportedLanguage)):
         return ServiceError(400, error.error_type, str(error))
@@ -153,20 +145,17 @@ async def _errors_as_json(request: web.Request, handler: Any) -> web.StreamRespo
     try:
         return await handler(request)
     except ServiceError as error:
-        return _error(error)
+        return error_response(error)
     except SandboxError as error:
         if not isinstance(error, (InvalidPath, UnsupportedLanguage)):
             log.exception("sandbox failure", extra={"path": request.path})
-        return _error(_sandbox_error(error))
+        return error_response(_sandbox_error(error))
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        error_type = _HTTP_ERROR_TYPES.get(error.status, "http_error")
-        headers = {k: v for k, v in error.headers.items() if k.lower() not in ("content-type", "content-length")}
-        return _error(ServiceError(error.status, error_type, error.reason or error.text or error_type, headers))
+        return error_response(http_error(error))
     except Exception as error:
-        log.exception("unhandled error", extra={"path": request.path})
-        return _error(ServiceError(500, "internal_error", f"{type(error).__name__}: {error}"))
+        return error_response(internal_error(error, request, log))
     finally:
         state.in_flight -= 1
         if not state.in_flight:

@@ -11,7 +11,7 @@ import base64
 import binascii
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
 
 from agentgym.sandboxes.types import Limits
 
@@ -108,12 +108,3 @@ class Health(BaseModel):
     sessions: int
     max_sessions: int
     session_idle_timeout_s: float
-
-
-def validation_problems(error: ValidationError, prefix: str = "") -> str:
-    """A short, readable summary of a pydantic ValidationError (the first five problems)."""
-    problems = []
-    for detail in error.errors()[:5]:
-        where = ".".join(str(part) for part in (prefix, *detail["loc"]) if part != "") or "body"
-        problems.append(f"{where}: {detail['msg']}")
-    return "; ".join(problems)

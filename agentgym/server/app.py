@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
+from agentgym.server.errors import error_response, http_error, internal_error, validation_problems
 from agentgym.server.metrics import ServerMetrics
 from agentgym.server.openapi import openapi_document
 from agentgym.server.protocol import (
@@ -47,12 +48,14 @@ TASKS = web.AppKey("tasks", set)
 SHUTDOWN_TIMEOUT = web.AppKey("shutdown_timeout", float)
 MAX_MESSAGE_BYTES = web.AppKey("max_message_bytes", int)
 
-_ws_request_adapter: TypeAdapter[Any] = TypeAdapter(WSRequest, config=ConfigDict(cache_strings="keys"))  # see protocol._Request
+_ws_request_adapter: TypeAdapter[Any] = TypeAdapter(
+    WSRequest, config=ConfigDict(cache_strings="keys")
+)  # see protocol._Request
 
-_HTTP_ERROR_TYPES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 
-
-def create_app(env_ids: list[str], limits: ServerLimits | None = None, *, shutdown_timeout_s: float = 30.0) -> web.Application:
+def create_app(
+    env_ids: list[str], limits: ServerLimits | None = None, *, shutdown_timeout_s: float = 30.0
+) -> web.Application:
     """An application serving sessions of `env_ids` (registered ids) within `limits`."""
     limits = limits or ServerLimits()
     metrics = ServerMetrics()
@@ -96,7 +99,7 @@ def _json(model: BaseModel, status: int = 200, headers: dict[str, str] | None = 
 
 def _error_response(request: web.Request, error: ServiceError) -> web.Response:
     request.app[METRICS].errors.labels(error.error_type).inc()
-    return _json(error.body(), error.status, error.headers)
+    return error_response(error)
 
 
 @web.middleware
@@ -108,13 +111,9 @@ async def _errors_as_json(request: web.Request, handler: Any) -> web.StreamRespo
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        error_type = _HTTP_ERROR_TYPES.get(error.status, "http_error")
-        # keep aiohttp's headers that carry meaning (a 405's Allow, which RFC 9110 requires)
-        headers = {name: value for name, value in error.headers.items() if name.lower() not in ("content-type", "content-length")}
-        return _error_response(request, ServiceError(error.status, error_type, error.reason or error.text or error_type, headers))
+        return _error_response(request, http_error(error))
     except Exception as error:
-        logger.exception("unhandled error", extra={"path": request.path})
-        return _error_response(request, ServiceError(500, "internal_error", f"{type(error).__name__}: {error}"))
+        return _error_response(request, internal_error(error, request, logger))
 
 
 def _validate(model: type[M], raw: bytes | str) -> M:
@@ -128,8 +127,7 @@ def _validate(model: type[M], raw: bytes | str) -> M:
 def _validation_error(error: ValidationError) -> ServiceError:
     if any(detail["type"] == "json_invalid" for detail in error.errors()):
         return ServiceError(400, "invalid_json", f"the body is not valid JSON: {error.errors()[0]['msg']}")
-    problems = "; ".join(f"{'.'.join(map(str, d['loc'])) or 'body'}: {d['msg']}" for d in error.errors()[:5])
-    return ServiceError(422, "validation_error", problems)
+    return ServiceError(422, "validation_error", validation_problems(error))
 
 
 async def _body(request: web.Request, model: type[M], *, empty_ok: bool = False) -> M:
@@ -221,7 +219,11 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             elif message.type == WSMsgType.BINARY:
-                error = ServiceError(400, "binary_request", "requests are JSON text frames; binary frames only carry images to the client")
+                error = ServiceError(
+                    400,
+                    "binary_request",
+                    "requests are JSON text frames; binary frames only carry images to the client",
+                )
                 await outbox.send(None, 400, error.body().model_dump_json(), [])
     finally:
         request.app[SOCKETS].discard(socket)
@@ -246,7 +248,10 @@ async def _answer(app: web.Application, outbox: _Outbox, raw: str) -> None:
     except Exception as error:
         logger.exception("unhandled error on the WebSocket")
         app[METRICS].errors.labels("internal_error").inc()
-        status, body = 500, ServiceError(500, "internal_error", f"{type(error).__name__}: {error}").body().model_dump_json()
+        status, body = (
+            500,
+            ServiceError(500, "internal_error", f"{type(error).__name__}: {error}").body().model_dump_json(),
+        )
     await outbox.send(request_id, status, body, images)
 
 
@@ -309,7 +314,9 @@ class _Outbox:
     async def send(self, request_id: int | None, status: int, body: str, images: list[bytes]) -> None:
         answer = f'{{"id":{"null" if request_id is None else request_id},"status":{status},"body":{body},"images":{len(images)}}}'
         if images:
-            await self._write([IMAGE_HEADER.pack(request_id or 0, index) + image for index, image in enumerate(images)], answer)
+            await self._write(
+                [IMAGE_HEADER.pack(request_id or 0, index) + image for index, image in enumerate(images)], answer
+            )
             return
         self._ready.append(answer)
         if len(self._ready) > 1:

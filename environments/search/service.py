@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentgym.environments.search.documents import Document
 from agentgym.environments.search.retrieval import Hit, Retriever
+from agentgym.server.errors import error_response, http_error, internal_error, validation_problems
 from agentgym.server.protocol import ServiceError
 from agentgym.server.run import bind, stop_signal
 
@@ -81,8 +82,6 @@ class ServiceState:
 
 STATE = web.AppKey("search_service", ServiceState)
 
-_HTTP_ERROR_TYPES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
-
 
 def create_app(retriever: Retriever, num_documents: int, config: ServiceConfig | None = None) -> web.Application:
     """The aiohttp application serving `retriever` (over `num_documents` documents, for /health)."""
@@ -97,35 +96,18 @@ def create_app(retriever: Retriever, num_documents: int, config: ServiceConfig |
 # --- middleware and helpers ------------------------------------------------------------------
 
 
-def _error(error: ServiceError) -> web.Response:
-    return web.Response(
-        body=error.body().model_dump_json(), status=error.status, content_type="application/json", headers=error.headers
-    )
-
-
 @web.middleware
 async def _errors_as_json(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except ServiceError as error:
-        return _error(error)
+        return error_response(error)
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        error_type = _HTTP_ERROR_TYPES.get(error.status, "http_error")
-        headers = {k: v for k, v in error.headers.items() if k.lower() not in ("content-type", "content-length")}
-        return _error(ServiceError(error.status, error_type, error.reason or error.text or error_type, headers))
+        return error_response(http_error(error))
     except Exception as error:
-        log.exception("unhandled error", extra={"path": request.path})
-        return _error(ServiceError(500, "internal_error", f"{type(error).__name__}: {error}"))
-
-
-def _problems(error: ValidationError) -> str:
-    parts = []
-    for detail in error.errors()[:5]:
-        where = ".".join(str(part) for part in detail["loc"]) or "body"
-        parts.append(f"{where}: {detail['msg']}")
-    return "; ".join(parts)
+        return error_response(internal_error(error, request, log))
 
 
 async def _retrieve_request(request: web.Request) -> RetrieveRequest:
@@ -135,7 +117,7 @@ async def _retrieve_request(request: web.Request) -> RetrieveRequest:
     except ValidationError as error:
         if any(detail["type"] == "json_invalid" for detail in error.errors()):
             raise ServiceError(400, "invalid_json", f"the body is not valid JSON: {error.errors()[0]['msg']}") from None
-        raise ServiceError(422, "validation_error", _problems(error)) from None
+        raise ServiceError(422, "validation_error", validation_problems(error)) from None
 
 
 def document_json(document: Document) -> dict[str, str]:
