@@ -8,14 +8,12 @@ import io
 import json
 import subprocess
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 
 import agentgym
-from agentgym.agents import Agent, EvaluationReport, evaluate
 from agentgym.environments.gui import miniwob_env_id, register
 from agentgym.environments.gui.apps import APPS, Calendar, FileManager, Settings
 from agentgym.environments.gui.oracle import ORACLES, RandomGuiAgent
@@ -30,45 +28,6 @@ MINIWOB_MISSING = unavailable_reason() or (
 needs_miniwob = pytest.mark.skipif(MINIWOB_MISSING is not None, reason=str(MINIWOB_MISSING))
 
 register()
-
-
-@pytest.fixture
-async def serve_envs():
-    """`url = await serve_envs(["id", ...])`: serve those ids on a free loopback port for the test."""
-    from aiohttp import web
-
-    from agentgym.server import create_app
-
-    runners: list[web.AppRunner] = []
-
-    async def start(env_ids: list[str]) -> str:
-        runner = web.AppRunner(create_app(env_ids))
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        runners.append(runner)
-        host, port = runner.addresses[0][:2]
-        return f"http://{host}:{port}"
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
-@pytest.fixture
-def run_agent(serve_envs):
-    """`report = await run_agent(env_id, make_agent, seeds, remote=False, **env_kwargs)`."""
-    from agentgym.client import EnvPool
-
-    async def run(
-        env_id: str, make_agent: Callable[[int], Agent], seeds: Any, *, remote: bool = False, **env_kwargs: Any
-    ) -> EvaluationReport:
-        if not remote:
-            return await evaluate(lambda: agentgym.make(env_id, **env_kwargs), make_agent, seeds, concurrency=8)
-        url = await serve_envs([env_id])
-        async with EnvPool([url]) as pool:
-            return await evaluate(lambda: pool.make(env_id, **env_kwargs), make_agent, seeds, concurrency=8)
-
-    return run
 
 
 def _png(data: bytes) -> Any:

@@ -8,13 +8,10 @@ import io
 import json
 import subprocess
 import sys
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 import agentgym
-from agentgym.agents import Agent, EvaluationReport, evaluate
 from agentgym.environments.web.browser import shared_pool, unavailable_reason
 from agentgym.environments.web.miniwob import env_id, register
 from agentgym.environments.web.miniwob.calls import Action, CallError, parse_call
@@ -39,48 +36,6 @@ FAST_ORACLE_TASKS = (
 )
 
 register()
-
-
-# --- served evaluation (the run_agent pattern of tests/environments/conftest.py) ----------------
-
-
-@pytest.fixture
-async def serve_envs():
-    """`url = await serve_envs(["id", ...])`: serve those ids on a free loopback port for the test."""
-    from aiohttp import web
-
-    from agentgym.server import create_app
-
-    runners: list[web.AppRunner] = []
-
-    async def start(env_ids: list[str]) -> str:
-        runner = web.AppRunner(create_app(env_ids))
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        runners.append(runner)
-        host, port = runner.addresses[0][:2]
-        return f"http://{host}:{port}"
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
-@pytest.fixture
-def run_agent(serve_envs):
-    """`report = await run_agent(env_id, make_agent, seeds, remote=False, **env_kwargs)`."""
-    from agentgym.client import EnvPool
-
-    async def run(
-        env_id: str, make_agent: Callable[[int], Agent], seeds: Any, *, remote: bool = False, **env_kwargs: Any
-    ) -> EvaluationReport:
-        if not remote:
-            return await evaluate(lambda: agentgym.make(env_id, **env_kwargs), make_agent, seeds, concurrency=8)
-        url = await serve_envs([env_id])
-        async with EnvPool([url]) as pool:
-            return await evaluate(lambda: pool.make(env_id, **env_kwargs), make_agent, seeds, concurrency=8)
-
-    return run
 
 
 # --- registration and the grammar (no browser) -----------------------------------------------

@@ -7,17 +7,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
 from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import agentgym
-from agentgym.agents import Agent, EvaluationReport, evaluate
-from agentgym.client import EnvPool
 from agentgym.environments.web import register as register_web
 from agentgym.environments.web.browser import find_chromium
 from agentgym.environments.web.webshop.agents import ParsedInstruction, RandomShopper, WebShopOracle, read_page
@@ -41,7 +37,6 @@ from agentgym.environments.web.webshop.reward import score_purchase
 from agentgym.environments.web.webshop.shop import Shop, ShopSession, shared_shop
 from agentgym.environments.web.webshop.vocab import ALL_ATTRIBUTES, ALL_OPTION_VALUES, PRODUCT_TYPES
 from agentgym.errors import NotForkable
-from agentgym.server import create_app as create_env_app
 from agentgym.types import PNG_SIGNATURE
 
 register_web()
@@ -480,40 +475,6 @@ async def test_fork_is_independent(shop):
 
 
 # -- the oracle and the random baseline --------------------------------------------------------
-
-
-@pytest.fixture
-async def serve_envs():
-    """`url = await serve_envs(["id", ...])`: those ids served on a free loopback port."""
-    runners: list[web.AppRunner] = []
-
-    async def start(env_ids: list[str]) -> str:
-        runner = web.AppRunner(create_env_app(env_ids))
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        runners.append(runner)
-        host, port = runner.addresses[0][:2]
-        return f"http://{host}:{port}"
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
-@pytest.fixture
-def run_agent(serve_envs):
-    """`report = await run_agent(env_id, make_agent, seeds, remote=False)` (as tests/environments)."""
-
-    async def run(
-        env_id: str, make_agent: Callable[[int], Agent], seeds: range, *, remote: bool = False, concurrency: int = 16
-    ) -> EvaluationReport:
-        if not remote:
-            return await evaluate(lambda: agentgym.make(env_id), make_agent, seeds, concurrency=concurrency)
-        url = await serve_envs([env_id])
-        async with EnvPool([url]) as pool:
-            return await evaluate(lambda: pool.make(env_id), make_agent, seeds, concurrency=concurrency)
-
-    return run
 
 
 async def test_oracle_solves_at_least_90_percent_in_process(run_agent):
