@@ -46,7 +46,7 @@ from agentgym.environments.web.dom import (
     type_text,
 )
 from agentgym.environments.web.miniwob.calls import Action, ActionSpec, CallError, parse_call, tools
-from agentgym.environments.web.miniwob.page import TASK_SIZE, MiniWoBPage
+from agentgym.environments.web.miniwob.page import TASK_SIZE, EpisodeSettings, MiniWoBPage
 from agentgym.types import Observation, StepResult
 
 ACTIONS = (
@@ -201,13 +201,8 @@ class GuiMiniWoBEnv(GuiEnv):
         invalid_penalty: float = 0.1,
     ):
         super().__init__(marks=marks, invalid_penalty=invalid_penalty)
-        if step_ms <= 0:
-            raise ValueError(f"step_ms must be positive, got {step_ms}")
+        self.episode = EpisodeSettings(step_ms, virtual_clock, data_mode, episode_max_ms)
         self.task = task
-        self.step_ms = step_ms
-        self.virtual_clock = virtual_clock
-        self.data_mode = data_mode
-        self.episode_max_ms = episode_max_ms
         self._wob: MiniWoBPage | None = None
 
     @property
@@ -223,14 +218,14 @@ class GuiMiniWoBEnv(GuiEnv):
         await self.close()
         page_seed = int(self.np_random.integers(0, 2**31 - 1))
         self._pointer = (self.screen[0] / 2, self.screen[1] / 2)
-        self._wob = await MiniWoBPage.open(self.task, viewport=self.screen, virtual_clock=self.virtual_clock)
-        await self._wob.start(page_seed, data_mode=self.data_mode, episode_max_ms=self.episode_max_ms)
+        self._wob = await MiniWoBPage.open(self.task, viewport=self.screen, virtual_clock=self.episode.virtual_clock)
+        await self._wob.start(page_seed, data_mode=self.episode.data_mode, episode_max_ms=self.episode.episode_max_ms)
         self.instruction = await self._wob.utterance()
         return await self._observe()
 
     async def _after_action(self) -> None:
         assert self._wob is not None
-        await self._wob.advance(self.step_ms)
+        await self._wob.advance(self.episode.step_ms)
 
     async def _outcome(self) -> tuple[float, bool, dict[str, Any]] | None:
         assert self._wob is not None

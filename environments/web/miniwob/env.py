@@ -48,7 +48,7 @@ from agentgym.environments.web.dom import (
     type_text,
 )
 from agentgym.environments.web.miniwob.calls import Action, ActionSpec, CallError, parse_call, tools
-from agentgym.environments.web.miniwob.page import TASK_SIZE, EpisodeStatus, MiniWoBPage, click_visible
+from agentgym.environments.web.miniwob.page import TASK_SIZE, EpisodeSettings, EpisodeStatus, MiniWoBPage, click_visible
 from agentgym.types import Observation, StepResult
 
 ACTIONS = (
@@ -111,16 +111,9 @@ class MiniWoBEnv(Env):
         episode_max_ms: int | None = None,
         invalid_penalty: float = 0.1,
     ):
-        if step_ms <= 0:
-            raise ValueError(f"step_ms must be positive, got {step_ms}")
-        if data_mode not in ("train", "test", "default"):
-            raise ValueError(f"data_mode must be 'train', 'test' or 'default', got {data_mode!r}")
+        self.episode = EpisodeSettings(step_ms, virtual_clock, data_mode, episode_max_ms)
         self.task = task
         self.screenshot = screenshot
-        self.step_ms = step_ms
-        self.virtual_clock = virtual_clock
-        self.data_mode = data_mode
-        self.episode_max_ms = episode_max_ms
         self.invalid_penalty = invalid_penalty
         self.viewport = TASK_SIZE
         self._page: MiniWoBPage | None = None
@@ -137,8 +130,8 @@ class MiniWoBEnv(Env):
             raise ValueError(f"unknown options {sorted(options)}; MiniWoB accepts only 'page_seed'")
         await self.close()
         page_seed = int(self.np_random.integers(0, 2**31 - 1)) if page_seed is None else int(page_seed)
-        self._page = await MiniWoBPage.open(self.task, viewport=self.viewport, virtual_clock=self.virtual_clock)
-        await self._page.start(page_seed, data_mode=self.data_mode, episode_max_ms=self.episode_max_ms)
+        self._page = await MiniWoBPage.open(self.task, viewport=self.viewport, virtual_clock=self.episode.virtual_clock)
+        await self._page.start(page_seed, data_mode=self.episode.data_mode, episode_max_ms=self.episode.episode_max_ms)
         self._utterance = await self._page.utterance()
         self._page_seed = page_seed
         return await self._observe("")
@@ -155,7 +148,7 @@ class MiniWoBEnv(Env):
                     error = str(exc)
             status = await page.status()
             if not status.done:
-                await page.advance(self.step_ms)
+                await page.advance(self.episode.step_ms)
                 status = await page.status()
             if status.done:
                 return await self._finish(status, error)

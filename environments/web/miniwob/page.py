@@ -132,6 +132,24 @@ async def _block_other_schemes(route: Any) -> None:
         await route.abort()
 
 
+@dataclass(frozen=True)
+class EpisodeSettings:
+    """How an environment runs MiniWoB episodes (the text and the GUI families alike):
+    `step_ms` of virtual time per turn, the virtual clock (or real time), MiniWoB's data mode
+    and an override of the task's time limit. Raises ValueError for a value out of range."""
+
+    step_ms: int = 500
+    virtual_clock: bool = True
+    data_mode: str = "train"
+    episode_max_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.step_ms <= 0:
+            raise ValueError(f"step_ms must be positive, got {self.step_ms}")
+        if self.data_mode not in ("train", "test", "default"):
+            raise ValueError(f"data_mode must be 'train', 'test' or 'default', got {self.data_mode!r}")
+
+
 class MiniWoBPage:
     """A MiniWoB++ task page in a fresh browser session (module docstring). Close it when done."""
 
